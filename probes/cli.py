@@ -1,0 +1,167 @@
+"""Command line: `python -m probes check MODEL_FILE` and `python -m probes report RUN_DIR`.
+
+Exit codes: 0 no error-level finding; 1 error-level findings; 2 the file could not be loaded or run.
+The user's file runs in a worker subprocess (probes.worker), never in this process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import fault_location, signal_name
+from .findings import has_errors
+
+EXIT_OK, EXIT_FINDINGS, EXIT_FAILED = 0, 1, 2
+PUBLIC_FIELDS = ("model", "device", "steps", "run_dir", "error", "findings")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m probes",
+                                     description="ForgeScope: find the silent bugs in PyTorch training.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{check,report}")
+    check = sub.add_parser("check", help="import a model file and train it a few steps with a Probe attached",
+                           description="Import MODEL_FILE in a worker process, train it a few steps with a "
+                                       "Probe attached, and report what is wrong.")
+    check.add_argument("model_file", metavar="MODEL_FILE", help="a .py file defining the model")
+    check.add_argument("--steps", type=_positive_int, default=20, metavar="N", help="training steps (default 20)")
+    check.add_argument("--batch-size", type=_positive_int, default=8, metavar="B", help="batch size (default 8)")
+    check.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                       help="where to train (default auto: cuda, then mps, then cpu)")
+    check.add_argument("--model", metavar="NAME", help="the class or function to build when the file has several")
+    check.add_argument("--run-dir", default="runs", metavar="DIR", help="where run logs go (default runs)")
+    check.add_argument("--timeout", type=_positive_float, default=120.0, metavar="SECONDS",
+                       help="stop the check after this long (default 120)")
+    check.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    report = sub.add_parser("report", help="summarise a recorded run (finished or still running)",
+                            description="Summarise a run log: a run directory, or a folder of runs (the newest).")
+    report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (holding run.db) or a folder of runs")
+    report.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "check":
+        result = run_check(args.model_file, steps=args.steps, batch_size=args.batch_size, device=args.device,
+                           model=args.model, run_dir=args.run_dir, timeout=args.timeout)
+    else:
+        from .report import report_run
+        result = report_run(args.run_dir)
+    return emit(result, as_json=args.json, title=f"{args.command} {getattr(args, 'model_file', args.run_dir)}")
+
+
+def exit_code(result: dict[str, Any]) -> int:
+    if result.get("error"):
+        return EXIT_FAILED
+    return EXIT_FINDINGS if has_errors(result.get("findings", [])) else EXIT_OK
+
+
+def emit(result: dict[str, Any], as_json: bool, title: str) -> int:
+    code = exit_code(result)
+    if as_json:
+        print(json.dumps({k: result.get(k) for k in PUBLIC_FIELDS}, indent=2, default=str))
+    else:
+        from .textreport import render
+        text = render(result, title)
+        print(text, file=sys.stderr if code == EXIT_FAILED and not result.get("model") else sys.stdout)
+    return code
+
+
+def _precheck(path: Path) -> str | None:
+    """Fail fast, without starting a worker, on paths that cannot be a model file."""
+    if not path.exists():
+        return f"{path}: no such file"
+    if path.is_dir():
+        return f"{path}: is a folder; give the path of a .py file"
+    if path.suffix != ".py":
+        return f"{path}: not a Python file (expected a .py file)"
+    return None
+
+
+def run_check(model_file: str, *, steps: int = 20, batch_size: int = 8, device: str = "auto",
+              model: str | None = None, run_dir: str = "runs", timeout: float = 120.0,
+              run_name: str | None = None) -> dict[str, Any]:
+    """Check a model file in a worker subprocess; returns the result dict (public fields + error_location)."""
+    path = Path(model_file)
+    base = {"model": None, "device": None, "steps": 0, "run_dir": None, "error": None, "findings": []}
+    problem = _precheck(path)
+    if problem:
+        return {**base, "error": problem}
+    with tempfile.TemporaryDirectory(prefix="forgescope-check-") as tmp:
+        config = {"model_file": str(path), "steps": steps, "batch_size": batch_size, "device": device,
+                  "model": model, "run_dir": run_dir, "run_name": run_name, "timeout": timeout,
+                  "result_file": os.path.join(tmp, "result.json"), "fault_file": os.path.join(tmp, "fault.txt"),
+                  "run_file": os.path.join(tmp, "run_dir.txt")}
+        config_file = os.path.join(tmp, "config.json")
+        Path(config_file).write_text(json.dumps(config))
+        output_file = os.path.join(tmp, "output.txt")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        with open(output_file, "wb") as output:
+            proc = subprocess.Popen([sys.executable, "-m", "probes.worker", config_file], stdin=subprocess.DEVNULL,
+                                    stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            try:
+                proc.wait(timeout=timeout)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                timed_out = True
+        result_path = Path(config["result_file"])
+        if result_path.exists() and not timed_out:
+            return {**base, **json.loads(result_path.read_text())}
+        fault = Path(config["fault_file"]).read_text(errors="replace") if Path(config["fault_file"]).exists() else ""
+        where = fault_location(fault, path)
+        prefix = f"{where}: " if where else f"{path}: "
+        if timed_out:
+            error = (f"{prefix}still running after {timeout:g} s, so the check was stopped "
+                     f"(an endless loop? if it is just slow, raise --timeout)")
+        elif proc.returncode < 0:
+            error = (f"{prefix}the worker process crashed ({signal_name(proc.returncode)}): a native crash "
+                     f"or os.abort() in the model's code")
+        else:
+            tail = Path(output_file).read_text(errors="replace").strip().splitlines()[-3:]
+            error = (f"{prefix}the worker process exited ({signal_name(proc.returncode)}) before finishing, "
+                     f"e.g. os._exit()" + (f"; last output: {' | '.join(tail)}" if tail else ""))
+        run_file = Path(config["run_file"])     # the worker names its run log as soon as it opens it
+        recorded = run_file.read_text() if run_file.exists() else None
+        return {**base, "error": error, "error_location": where, "run_dir": recorded}
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,384 @@
+"""The Probe: attach to a model and its optimizers, record every step to a run log, detach cleanly.
+
+    with Probe(model, optimizer, run_dir="runs") as probe:
+        for inputs, targets in probe.wrap(loader):
+            loss = loss_fn(model(inputs), targets)
+            optimizer.zero_grad(); loss.backward(); optimizer.step()
+
+Steps are seen through optimizer step hooks (or marked by hand with probe.step() when there is no
+optimizer). The Probe never raises into the training loop: if recording fails, it warns once, stops
+recording and lets training go on.
+"""
+from __future__ import annotations
+
+import math
+import os
+import socket
+import sys
+import time
+import warnings
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import nn
+from torch.nn.modules import module as nn_module
+
+from . import _loss_capture
+from .checks import check_tree
+from .findings import Finding
+from .loader import WrappedLoader, loader_settings
+from .quantities import Activations, GradNorm, Memory, Quantity, StepContext, UpdateSize
+from .runlog import DB_NAME, RunWriter
+from .schedules import as_schedule, describe
+from .tree import class_location, named_modules, snapshot
+
+# Defaults chosen to keep a Probe under 1.05x step time (see benchmarks/overhead.py and the README).
+DEFAULTS = {
+    "grad_norm": 1,        # fused per-parameter gradient norms: cheap, every step
+    "update_size": 10,     # weight deltas need a snapshot copy of every weight: every 10th step
+    "activations": 25,     # forward hooks on every module, attached only for due steps
+    "memory": 1,           # RSS / CUDA counters: a few microseconds
+    "tree": 100,           # re-check the registration tree (it is also re-taken on every structural change)
+}
+
+
+class ProbeWarning(UserWarning):
+    """The Probe could not record; training is unaffected."""
+
+
+class Probe:
+    """Records what training does to a model. See the module docstring for the usual loop."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | Sequence | None = None,
+                 run_dir: str | os.PathLike = "runs", *, run_name: str | None = None,
+                 grad_norm=DEFAULTS["grad_norm"], update_size=DEFAULTS["update_size"],
+                 activations=DEFAULTS["activations"], memory=DEFAULTS["memory"], tree=DEFAULTS["tree"],
+                 capture_loss: bool = True, meta: dict | None = None):
+        # validate everything before touching the model: a bad setting fails here, not at step 10,000
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Probe(model=...): expected an nn.Module, got {type(model).__name__}")
+        self.optimizers: list[torch.optim.Optimizer] = _as_optimizers(optimizer)
+        self._schedules = {name: as_schedule(name, value) for name, value in
+                           (("grad_norm", grad_norm), ("update_size", update_size),
+                            ("activations", activations), ("memory", memory), ("tree", tree))}
+        if run_name is not None and (not run_name or os.sep in run_name or run_name in (".", "..")):
+            raise ValueError(f"Probe(run_name={run_name!r}): a run name is one directory name")
+
+        self.model = model
+        self.step_count = 0                 # completed steps; the step being built has this index
+        self.findings: list[Finding] = []
+        self.error: str | None = None       # why recording stopped, if it did
+        self.run_path: Path | None = None
+        self._capture_loss = capture_loss
+        self._handles: list = []
+        self._writer: RunWriter | None = None
+        self._closed = False
+        self._recording = False
+        self._seen_findings: set = set()
+        self._last_tree_json: str | None = None
+        self._tree_dirty = False
+        self._stepped: set[int] = set()      # optimizers that stepped in the step being built
+        self._losses: list[torch.Tensor] = []
+        self._logged: dict[str, Any] = {}
+        self._data_wait = 0.0
+        self._step_t0 = time.perf_counter()
+        self._waited_before_first_step = False
+
+        devices = {t.device.type for t in _tensors(model)}
+        self.quantities: list[Quantity] = [
+            GradNorm(self._schedules["grad_norm"]),
+            UpdateSize(self._schedules["update_size"]),
+            Activations(self._schedules["activations"]),
+            Memory(self._schedules["memory"], device_types=devices),
+        ]
+        try:
+            self._open_run(Path(run_dir), run_name, meta or {})
+        except Exception as e:   # an unwritable run directory must not stop training
+            self._stop(f"cannot open a run log under {run_dir}: {e}")
+            return
+        self._guarded(self._attach)
+
+    # -- public API ---------------------------------------------------------------------------------
+    def __enter__(self) -> "Probe":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(error=None if exc_type is None else f"{exc_type.__name__}: {exc}")
+
+    def wrap(self, loader: Iterable) -> WrappedLoader:
+        """Iterate `loader` through the Probe to measure how long each step waits for data."""
+        return WrappedLoader(loader, self._on_data_wait, self._on_loader)
+
+    def log(self, **values: Any) -> None:
+        """Record scalars for the step being built (e.g. probe.log(loss=loss, lr=lr)).
+
+        An explicit loss overrides the loss captured from .backward(). Tensors are read at step end.
+        """
+        self._logged.update(values)
+
+    def step(self) -> None:
+        """Mark the end of a step by hand (needed only when the Probe has no optimizer)."""
+        if not self._recording:
+            return
+        if self.optimizers and not self._stepped:
+            return          # optimizer hooks already ended this step
+        self._guarded(self._end_step)
+
+    def close(self, error: str | None = None) -> None:
+        """Finish the run and remove every hook; the model is left exactly as it was. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._recording and self._stepped:
+            self._guarded(self._end_step)       # an unfinished multi-optimizer step
+        self._recording = False
+        self._detach()
+        if self._writer is not None:
+            try:
+                self._writer.set_meta(status="failed" if error else "finished", ended=time.time(),
+                                      steps=self.step_count, error=error or self.error)
+            except Exception:
+                pass
+            self._writer.close()
+            self._writer = None
+
+    @property
+    def run_log(self) -> Path | None:
+        return None if self.run_path is None else self.run_path / DB_NAME
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("recording" if self._recording else "stopped")
+        return f"Probe({type(self.model).__name__}, {state}, steps={self.step_count}, run={self.run_path})"
+
+    # -- attach / detach --------------------------------------------------------------------------
+    def _open_run(self, run_dir: Path, run_name: str | None, meta: dict) -> None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = run_name or f"{stamp}-{type(self.model).__name__}"
+        path = run_dir / name
+        n = 1
+        while (path / DB_NAME).exists() and run_name is None:     # two runs in the same second
+            n += 1
+            path = run_dir / f"{name}-{n}"
+        self._writer = RunWriter(path / DB_NAME)
+        self.run_path = path
+        device = next((str(t.device) for t in _tensors(self.model)), "cpu")
+        self._writer.set_meta(
+            model=type(self.model).__name__, model_location=class_location(type(self.model)),
+            device=device, status="running", started=time.time(), pid=os.getpid(), host=socket.gethostname(),
+            torch=torch.__version__, python=sys.version.split()[0], argv=sys.argv[:8],
+            cadences={k: describe(s) for k, s in self._schedules.items()},
+            optimizers=[_optimizer_info(o) for o in self.optimizers], **meta)
+
+    def _attach(self) -> None:
+        self._recording = True
+        self._refresh_tree(step=None)
+        for i, opt in enumerate(self.optimizers):
+            self._handles.append(opt.register_step_pre_hook(self._pre_hook(i)))
+            self._handles.append(opt.register_step_post_hook(self._post_hook(i)))
+        # structure changes anywhere in the model (a layer assigned in forward, a new parameter)
+        self._handles += [nn_module.register_module_module_registration_hook(self._on_register),
+                          nn_module.register_module_parameter_registration_hook(self._on_register),
+                          nn_module.register_module_buffer_registration_hook(self._on_register)]
+        if self._capture_loss:
+            _loss_capture.add(self._on_backward)
+        self._start_step()
+
+    def _detach(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        for q in self.quantities:
+            q.close()
+        _loss_capture.remove(self._on_backward)
+
+    # -- the step ---------------------------------------------------------------------------------
+    def _pre_hook(self, i: int):
+        def hook(optimizer, args, kwargs):
+            if self._recording:
+                self._guarded(self._before_update, i)
+        return hook
+
+    def _post_hook(self, i: int):
+        def hook(optimizer, args, kwargs):
+            if self._recording:
+                self._guarded(self._after_update, i)
+        return hook
+
+    def _before_update(self, i: int) -> None:
+        if i in self._stepped:          # this optimizer steps again: the previous step is over
+            self._end_step()
+        idx = self._opt_index[i]
+        self._ctx.covered.update(idx)
+        for q in self._due:
+            q.before_update(self._ctx, idx)
+
+    def _after_update(self, i: int) -> None:
+        idx = self._opt_index[i]
+        for q in self._due:
+            q.after_update(self._ctx, idx)
+        self._stepped.add(i)
+        if len(self._stepped) == len(self.optimizers):
+            self._end_step()
+
+    def _start_step(self) -> None:
+        step = self.step_count
+        self._ctx.step = step
+        self._ctx.covered = set()
+        self._due = [q for q in self.quantities if q.due(step)]
+        for q in self.quantities:
+            q.step_start(self._ctx)
+
+    def _end_step(self) -> None:
+        step = self.step_count
+        now = time.perf_counter()
+        scalars = {"step_time_s": now - self._step_t0, "data_wait_s": self._data_wait}
+        loss = self._read_loss()
+        if loss is not None:
+            scalars["loss"] = loss
+        for name, value in self._logged.items():
+            if name != "loss":
+                scalars[name] = _to_float(value)
+        vectors = {}
+        for q in self._due:
+            for series, value in q.step_end(self._ctx).items():
+                if series == "scalars":
+                    scalars.update(value)
+                else:
+                    vectors[series] = value
+        self._writer.write_step(step, scalars, vectors)
+        self.step_count += 1
+        self._stepped.clear()
+        self._losses, self._logged, self._data_wait = [], {}, 0.0
+        if self._tree_dirty or step == 0 or self._schedules["tree"](step):
+            self._refresh_tree(step)
+        self._step_t0 = time.perf_counter()
+        self._start_step()
+
+    def _read_loss(self) -> float | None:
+        if "loss" in self._logged:
+            return _to_float(self._logged["loss"])
+        if not self._losses:
+            return None
+        values = [_to_float(t) for t in self._losses]
+        return sum(values) / len(values)         # gradient accumulation: the mean of the micro-batches
+
+    # -- the registration tree --------------------------------------------------------------------
+    def _refresh_tree(self, step: int | None) -> None:
+        """Re-take the tree; store it (and run the tree checks) only when it changed."""
+        import json
+        self._tree_dirty = False
+        tree = snapshot(self.model, self.optimizers)
+        modules = [(path, mod) for path, mod in named_modules(self.model)]
+        self._module_ids = {id(m) for _, m in modules}
+        names, params, seen = [], [], set()
+        for path, mod in modules:
+            if "_parameters" not in vars(mod):
+                continue
+            for pname, p in mod._parameters.items():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    names.append(f"{path}.{pname}" if path else pname)
+                    params.append(p)
+        index = {id(p): i for i, p in enumerate(params)}
+        self._opt_index = [[index[id(p)] for g in opt.param_groups for p in g["params"] if id(p) in index]
+                           for opt in self.optimizers]
+        ctx = StepContext(step=self.step_count, names=names, params=params, modules=modules,
+                          manual=not self.optimizers)
+        if hasattr(self, "_ctx"):
+            ctx.covered = self._ctx.covered
+        self._ctx = ctx
+        text = json.dumps(tree, sort_keys=True)
+        if text == self._last_tree_json:
+            return
+        self._last_tree_json = text
+        self._writer.write_tree(-1 if step is None else step, tree)
+        self._add_findings(check_tree(tree), step)
+
+    def _add_findings(self, findings: Iterable[Finding], step: int | None) -> None:
+        new = [f for f in findings if f.key not in self._seen_findings]
+        for f in new:
+            self._seen_findings.add(f.key)
+            self.findings.append(f)
+        if new:
+            self._writer.write_findings(step, [f.to_dict() for f in new])
+
+    def add_findings(self, findings: Iterable[Finding]) -> None:
+        """Record findings made outside the Probe (the check worker's own diagnoses)."""
+        if self._writer is not None:
+            self._guarded(self._add_findings, list(findings), self.step_count)
+
+    def _on_register(self, module, name, value):
+        if self._recording and id(module) in self._module_ids:
+            self._tree_dirty = True
+
+    # -- data and loss ----------------------------------------------------------------------------
+    def _on_data_wait(self, seconds: float) -> None:
+        self._data_wait += seconds
+        if self.step_count == 0 and not self._waited_before_first_step:
+            # the first step starts when the loop first asks for data, not when the Probe was built
+            self._waited_before_first_step = True
+            self._step_t0 = time.perf_counter() - seconds
+
+    def _on_loader(self, loader) -> None:
+        if self._writer is not None and self._recording:
+            self._guarded(lambda: self._writer.set_meta(loader=loader_settings(loader)))
+
+    def _on_backward(self, loss: torch.Tensor) -> None:
+        if self._recording and len(self._losses) < 1024:
+            self._losses.append(loss)
+
+    # -- never crash the training job -------------------------------------------------------------
+    def _guarded(self, fn, *args):
+        try:
+            return fn(*args)
+        except Exception as e:      # noqa: BLE001 - any failure of ours must stay ours
+            self._stop(f"{type(e).__name__}: {e}")
+
+    def _stop(self, why: str) -> None:
+        if self.error is None:
+            self.error = why
+            warnings.warn(f"ForgeScope Probe stopped recording ({why}); training continues unaffected.",
+                          ProbeWarning, stacklevel=3)
+        self._recording = False
+        self._detach()
+
+
+def _as_optimizers(optimizer) -> list[torch.optim.Optimizer]:
+    if optimizer is None:
+        return []
+    opts = list(optimizer) if isinstance(optimizer, (list, tuple)) else [optimizer]
+    for o in opts:
+        if not isinstance(o, torch.optim.Optimizer):
+            raise TypeError(f"Probe(optimizer=...): expected a torch.optim.Optimizer, a list of them or None, "
+                            f"got {type(o).__name__}")
+    if len({id(o) for o in opts}) != len(opts):
+        raise ValueError("Probe(optimizer=...): the same optimizer is listed twice")
+    return opts
+
+
+def _optimizer_info(opt: torch.optim.Optimizer) -> dict[str, Any]:
+    groups = []
+    for g in opt.param_groups:
+        groups.append({k: v for k, v in g.items()
+                       if k != "params" and isinstance(v, (int, float, str, bool, type(None)))})
+    return {"class": type(opt).__name__, "param_groups": groups}
+
+
+def _tensors(model: nn.Module):
+    for _, mod in named_modules(model):
+        if "_parameters" in vars(mod):
+            yield from (t for t in mod._parameters.values() if t is not None)
+            yield from (t for t in mod._buffers.values() if t is not None)
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+        value = value.float().mean() if value.numel() != 1 else value
+        return float(value.item())
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan

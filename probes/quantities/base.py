@@ -1,0 +1,82 @@
+"""The lifecycle every statistic shares: the base decides *when* (a schedule), a subclass says *what*.
+
+The Probe calls these events, in this order, for each training step k:
+  step_start(ctx)            the previous step ended (or the Probe attached); ctx.step == k
+  before_update(ctx, idx)    an optimizer is about to step: grads are final, weights not yet changed
+  after_update(ctx, idx)     that optimizer has stepped (idx: indices into ctx.params it holds)
+  step_end(ctx) -> record    the step is complete; return {series: values} as plain CPU data
+Events are only delivered on steps where the quantity is due, except step_start, which is delivered
+every step so a quantity can prepare for a due step (arm hooks, take a snapshot).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+from ..schedules import Schedule
+
+
+@dataclass
+class StepContext:
+    step: int
+    names: list[str]                          # tracked parameter names, in model order
+    params: list[torch.Tensor]                # the tensors themselves (same order)
+    modules: list[tuple[str, torch.nn.Module]]
+    manual: bool = False                      # steps marked by probe.step(), no optimizer hooks
+    covered: set[int] = field(default_factory=set)   # param indices already seen by an optimizer this step
+
+
+class Quantity:
+    """A statistic recorded on the steps its schedule says."""
+
+    name = "quantity"
+
+    def __init__(self, schedule: Schedule):
+        self.schedule = schedule
+
+    def due(self, step: int) -> bool:
+        return self.schedule(step)
+
+    def step_start(self, ctx: StepContext) -> None:
+        pass
+
+    def before_update(self, ctx: StepContext, idx: Sequence[int]) -> None:
+        pass
+
+    def after_update(self, ctx: StepContext, idx: Sequence[int]) -> None:
+        pass
+
+    def step_end(self, ctx: StepContext) -> dict[str, Any]:
+        return {}
+
+    def close(self) -> None:
+        """Drop any hooks or buffers (safe to call twice)."""
+
+
+def fused_norms(tensors: Sequence[torch.Tensor]) -> list[float]:
+    """L2 norm of each tensor, in one fused pass per device and dtype, with one sync per device."""
+    if not tensors:
+        return []
+    groups: dict[tuple, list[int]] = {}
+    for i, t in enumerate(tensors):
+        groups.setdefault((t.device, t.dtype, t.is_sparse), []).append(i)
+    out = [0.0] * len(tensors)
+    for (device, dtype, sparse), idx in groups.items():
+        group = [tensors[i] for i in idx]
+        if sparse:
+            group = [t.coalesce().values() for t in group]
+        # low-precision tensors are summed in float32 so the norm itself does not overflow
+        acc = torch.float32 if dtype in (torch.float16, torch.bfloat16) else None
+        try:
+            norms = torch._foreach_norm(group, 2, dtype=acc)
+        except (RuntimeError, TypeError, NotImplementedError):
+            norms = [torch.linalg.vector_norm(t, dtype=acc) for t in group]
+        for i, v in zip(idx, torch.stack(norms).double().cpu().tolist()):
+            out[i] = v
+    return out
+
+
+def count_nonfinite(t: torch.Tensor) -> int:
+    return int(t.numel() - torch.isfinite(t).sum().item())

@@ -1,0 +1,44 @@
+"""`python -m probes report RUN_DIR`: a recorded run, finished or still being written, as a result dict."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from .runlog import DB_NAME, RunLogError, RunReader, list_runs
+
+
+def resolve_run(run_dir: str | Path) -> Path:
+    """A run directory, or the newest run inside a folder of runs."""
+    root = Path(run_dir)
+    if (root / DB_NAME).is_file():
+        return root
+    if not root.exists():
+        raise RunLogError(f"{root}: no such directory")
+    runs = list_runs(root)
+    if not runs:
+        raise RunLogError(f"{root}: no run log here (expected a run directory holding {DB_NAME}, "
+                          f"or a folder of runs)")
+    return runs[-1]
+
+
+def report_run(run_dir: str | Path) -> dict[str, Any]:
+    base: dict[str, Any] = {"model": None, "device": None, "steps": 0, "run_dir": str(run_dir), "error": None,
+                            "findings": []}
+    try:
+        path = resolve_run(run_dir)
+        with RunReader(path) as reader:
+            meta = reader.meta()
+            scalars = reader.scalars()
+            findings = reader.findings()
+            steps = reader.step_count()
+    except RunLogError as e:
+        return {**base, "error": str(e)}
+    loss = None
+    if "loss" in scalars and scalars["loss"].notna().any():
+        loss = float(scalars["loss"].dropna().iloc[-1])
+    status = meta.get("status", "unknown")
+    error = meta.get("error") if status == "failed" else None
+    return {"model": meta.get("model"), "device": meta.get("device"), "steps": steps, "run_dir": str(path),
+            "error": error, "findings": findings, "status": status,
+            "loss": loss if loss is None or math.isfinite(loss) else loss}

@@ -1,0 +1,278 @@
+"""The run log: one SQLite database (WAL mode) per run, written by one process, read by any.
+
+Layout of a run directory:  <run_dir>/<run name>/run.db  (+ run.db-wal, run.db-shm while open)
+
+A step is one transaction, so a writer killed at any point loses at most the step it was writing.
+Per-parameter and per-module statistics are stored as one float32 blob per (step, series); the names
+that give the blob's positions meaning live once in `layouts`, so a 200-parameter step costs about
+800 bytes per series instead of 200 rows.
+
+Nothing here imports torch: the dashboard reads run logs without it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+SCHEMA_VERSION = 1
+DB_NAME = "run.db"
+
+# float32 keeps per-parameter vectors compact; per-step scalars (loss, times, bytes) keep float64.
+_DTYPES = {"f4": np.float32, "f8": np.float64}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS layouts(
+    id INTEGER PRIMARY KEY, series TEXT NOT NULL, dtype TEXT NOT NULL, names TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS steps(step INTEGER PRIMARY KEY, time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS records(
+    step INTEGER NOT NULL, layout INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY(step, layout)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS trees(id INTEGER PRIMARY KEY, step INTEGER NOT NULL, tree TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS findings(id INTEGER PRIMARY KEY, step INTEGER, finding TEXT NOT NULL);
+"""
+
+
+class RunLogError(Exception):
+    """A run log that cannot be read or written; the message names the file."""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+
+
+class RunWriter:
+    """Appends steps to a run log. One writer per run; not thread-safe (the Probe calls it from one place)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives the process being killed (it is in the WAL file);
+            # only an OS crash or power loss can drop the last commits. FULL would fsync every step.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as e:
+            raise RunLogError(f"{self.path}: cannot write run log ({e})") from e
+        self._layouts: dict[tuple, int] = {
+            (series, dtype, tuple(json.loads(names))): lid
+            for lid, series, dtype, names in self._db.execute("SELECT id, series, dtype, names FROM layouts")
+        }
+
+    # -- metadata ---------------------------------------------------------------------------------
+    def set_meta(self, **items: Any) -> None:
+        with self._tx():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES(?, ?)", [(k, _json(v)) for k, v in items.items()])
+
+    # -- steps ------------------------------------------------------------------------------------
+    def write_step(self, step: int, scalars: Mapping[str, float],
+                   vectors: Mapping[str, tuple[Sequence[str], Any]] = {},
+                   tree: Mapping | None = None, findings: Iterable[Mapping] = ()) -> None:
+        """Write one step atomically.
+
+        scalars: name -> float (stored together as float64).
+        vectors: series -> (names, values) with values a float sequence/array the length of names
+                 (stored as float32).
+        """
+        rows = []
+        if scalars:
+            names = tuple(scalars)
+            rows.append((step, self._layout("scalars", "f8", names),
+                         np.asarray([scalars[n] for n in names], dtype=np.float64).tobytes()))
+        for series, (names, values) in vectors.items():
+            rows.append((step, self._layout(series, "f4", tuple(names)),
+                         np.asarray(values, dtype=np.float32).tobytes()))
+        with self._tx():
+            self._db.execute("INSERT OR REPLACE INTO steps VALUES(?, ?)", (step, time.time()))
+            self._db.executemany("INSERT OR REPLACE INTO records VALUES(?, ?, ?)", rows)
+            if tree is not None:
+                self._db.execute("INSERT INTO trees(step, tree) VALUES(?, ?)", (step, _json(tree)))
+            self._write_findings(step, findings)
+
+    def write_tree(self, step: int, tree: Mapping) -> None:
+        with self._tx():
+            self._db.execute("INSERT INTO trees(step, tree) VALUES(?, ?)", (step, _json(tree)))
+
+    def write_findings(self, step: int | None, findings: Iterable[Mapping]) -> None:
+        with self._tx():
+            self._write_findings(step, findings)
+
+    def _write_findings(self, step, findings):
+        self._db.executemany("INSERT INTO findings(step, finding) VALUES(?, ?)",
+                             [(step, _json(f)) for f in findings])
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- internals --------------------------------------------------------------------------------
+    def _layout(self, series: str, dtype: str, names: tuple) -> int:
+        key = (series, dtype, names)
+        lid = self._layouts.get(key)
+        if lid is None:
+            cur = self._db.execute("INSERT INTO layouts(series, dtype, names) VALUES(?, ?, ?)",
+                                   (series, dtype, _json(list(names))))
+            lid = self._layouts[key] = cur.lastrowid
+        return lid
+
+    def _tx(self):
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, *_):
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    series: str
+    dtype: str
+    names: tuple
+
+
+class RunReader:
+    """Reads a run log, also while another process is writing it.
+
+    Every query sees one consistent snapshot (WAL readers never see half a step). `after=` returns only
+    the rows with step > after, so a live view can poll cheaply.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        path = Path(path)
+        if path.is_dir():
+            path = path / DB_NAME
+        self.path = path
+        if not path.is_file():
+            raise RunLogError(f"{path}: no run log here")
+        try:
+            self._db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=10, check_same_thread=False)
+        except sqlite3.OperationalError:   # a read-only copy of a finished run
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+        try:
+            self._db.execute("PRAGMA query_only=1")
+            version = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError as e:
+            self._db.close()
+            raise RunLogError(f"{path}: not a readable ForgeScope run log ({e})") from e
+        if version is None or int(version[0]) > SCHEMA_VERSION:
+            self._db.close()
+            raise RunLogError(f"{path}: unsupported run log schema version {version and version[0]}"
+                              f" (this ForgeScope reads version {SCHEMA_VERSION})")
+        self._layouts: dict[int, _Layout] = {}
+
+    @property
+    def run_dir(self) -> Path:
+        return self.path.parent
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _query(self, sql, args=()):
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise RunLogError(f"{self.path}: run log is damaged or unreadable ({e})") from e
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._query("SELECT key, value FROM meta")}
+
+    def last_step(self) -> int | None:
+        (step,) = self._query("SELECT MAX(step) FROM steps")[0]
+        return step
+
+    def step_count(self) -> int:
+        return self._query("SELECT COUNT(*) FROM steps")[0][0]
+
+    def series_names(self) -> list[str]:
+        return [s for (s,) in self._query("SELECT DISTINCT series FROM layouts ORDER BY series")]
+
+    def scalars(self, after: int | None = None) -> pd.DataFrame:
+        """One row per step: wall time and the per-step scalars (loss, step_time_s, data_wait_s, mem.*)."""
+        times = self._query("SELECT step, time FROM steps WHERE step > ? ORDER BY step", (_after(after),))
+        frame = pd.DataFrame(times, columns=["step", "time"]).set_index("step")
+        values = self.series("scalars", after=after)
+        return frame.join(values, how="left")
+
+    def series(self, series: str, after: int | None = None) -> pd.DataFrame:
+        """A step x name frame for one series (e.g. 'grad_norm' by parameter), NaN where not recorded."""
+        self._refresh_layouts()
+        ids = [lid for lid, lay in self._layouts.items() if lay.series == series]
+        if not ids:
+            return pd.DataFrame(index=pd.Index([], name="step", dtype="int64"))
+        marks = ",".join("?" * len(ids))
+        rows = self._query(f"SELECT layout, step, data FROM records WHERE layout IN ({marks}) AND step > ?"
+                           f" ORDER BY layout, step", (*ids, _after(after)))
+        frames = []
+        start = 0
+        while start < len(rows):        # rows arrive grouped by layout: decode each group in one go
+            lid = rows[start][0]
+            end = start
+            while end < len(rows) and rows[end][0] == lid:
+                end += 1
+            lay = self._layouts[lid]
+            blob = b"".join(r[2] for r in rows[start:end])
+            values = np.frombuffer(blob, dtype=_DTYPES[lay.dtype]).reshape(end - start, len(lay.names))
+            frames.append(pd.DataFrame(values, columns=list(lay.names),
+                                       index=pd.Index([r[1] for r in rows[start:end]], name="step")))
+            start = end
+        if not frames:
+            return pd.DataFrame(index=pd.Index([], name="step", dtype="int64"))
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames).sort_index()
+        return frame
+
+    def trees(self) -> list[tuple[int, dict]]:
+        return [(step, json.loads(t)) for step, t in self._query("SELECT step, tree FROM trees ORDER BY id")]
+
+    def tree(self) -> dict | None:
+        rows = self._query("SELECT tree FROM trees ORDER BY id DESC LIMIT 1")
+        return json.loads(rows[0][0]) if rows else None
+
+    def findings(self) -> list[dict]:
+        return [json.loads(f) for (f,) in self._query("SELECT finding FROM findings ORDER BY id")]
+
+    def _refresh_layouts(self):
+        known = max(self._layouts, default=0)
+        for lid, series, dtype, names in self._query(
+                "SELECT id, series, dtype, names FROM layouts WHERE id > ?", (known,)):
+            self._layouts[lid] = _Layout(series, dtype, tuple(json.loads(names)))
+
+
+def _after(after: int | None) -> int:
+    return -(2 ** 62) if after is None else int(after)
+
+
+def list_runs(run_dir: str | os.PathLike) -> list[Path]:
+    """The run directories (holding a run.db) directly under run_dir, oldest first."""
+    root = Path(run_dir)
+    if (root / DB_NAME).is_file():
+        return [root]
+    if not root.is_dir():
+        return []
+    runs = [p for p in root.iterdir() if (p / DB_NAME).is_file()]
+    return sorted(runs, key=lambda p: ((p / DB_NAME).stat().st_mtime, p.name))

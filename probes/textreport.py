@@ -1,0 +1,50 @@
+"""Readable text for a check or report result (the JSON shape, rendered for a terminal)."""
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+_WIDTH = 100
+_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def render(result: dict[str, Any], title: str) -> str:
+    lines = [f"ForgeScope {title}"]
+    if result.get("error") and not result.get("model"):
+        lines.append(f"error: {result['error']}")
+        return "\n".join(lines)
+    facts = [f"model {result.get('model') or '?'}", f"device {result.get('device') or '?'}",
+             _plural(int(result.get("steps") or 0), "training step")]
+    if result.get("status"):
+        facts.append(result["status"])
+    if result.get("loss") is not None:
+        facts.append(f"last loss {result['loss']:.4g}")
+    lines.append("  " + " · ".join(facts))
+    if result.get("run_dir"):
+        lines.append(f"  run log: {result['run_dir']}")
+    if result.get("error"):
+        lines += ["", f"error: {result['error']}"]
+    findings = sorted(result.get("findings", []), key=lambda f: _ORDER.get(f["severity"], 9))
+    counts = {s: sum(f["severity"] == s for f in findings) for s in _ORDER}
+    lines += ["", f"{_plural(counts['error'], 'error')} · {_plural(counts['warning'], 'warning')} · "
+                  f"{counts['info']} info"]
+    if not findings and not result.get("error"):
+        lines.append("No problems found.")
+    for f in findings:
+        lines.append("")
+        lines.append(f"{f['severity'].upper():8s}{f['code']} · {f['title']}")
+        where = []
+        if f.get("location"):
+            where.append(f"at {f['location']}")
+        if f.get("module") is not None:
+            where.append(f"module: {f['module'] or '(the model)'}")
+        if where:
+            lines.append("        " + " · ".join(where))
+        for text in (f.get("detail"), f"fix: {f['fix']}" if f.get("fix") else None):
+            if text:
+                lines += textwrap.wrap(text, _WIDTH, initial_indent="        ", subsequent_indent="        ")
+    return "\n".join(lines)

@@ -1,0 +1,301 @@
+"""The check worker: a separate process that imports the user's model file and trains it a few steps.
+
+    python -m probes.worker CONFIG.json
+
+The user's code runs here and only here. Whatever it does (raise, sys.exit, hang, abort), the result
+JSON is written to the path named in the config, or the parent (probes.cli) reports the crash.
+"""
+from __future__ import annotations
+
+import faulthandler
+import itertools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.modules import module as nn_module
+
+from .checks.registration import missing_super_init_finding
+from .errors import UserCodeError, describe_failure, user_frame
+from .findings import Finding, location
+from .modelfile import (UserHooks, call_model, default_loss, first_output_tensor, infer_inputs, infer_targets,
+                        load_module, model_factory, resolve_device, split_batch, to_device)
+from .tree import describe_module, init_location, is_initialised, named_modules
+
+
+class CallTracker:
+    """Which module was running when forward failed, and what it was given.
+
+    A global forward pre-hook pushes each module call, a forward hook pops it; after an exception the
+    innermost call is still on the stack.
+    """
+
+    def __init__(self):
+        self.stack: list[tuple[nn.Module, tuple]] = []
+        self.names: dict[int, str] = {}
+        self._handles = [nn_module.register_module_forward_pre_hook(self._push),
+                         nn_module.register_module_forward_hook(self._pop)]
+
+    def name(self, model: nn.Module) -> None:
+        self.names = {id(m): p for p, m in named_modules(model)}
+
+    def _push(self, module, args):
+        self.stack.append((module, args))
+
+    def _pop(self, module, args, output):
+        if self.stack:
+            self.stack.pop()
+
+    def reset(self):
+        self.stack.clear()
+
+    def context(self) -> str:
+        if not self.stack:
+            return ""
+        module, args = self.stack[-1]
+        path = self.names.get(id(module))
+        who = (f"module {path or 'the model'}" if path is not None
+               else f"an unregistered {type(module).__name__} (not part of the model)")
+        shapes = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]
+        given = " and ".join(str(s) if len(s) != 1 else f"({s[0]},)" for s in shapes) or "no tensor"
+        return f"{who} ({describe_module(module)}) received input of shape {given}"
+
+    def close(self):
+        for h in self._handles:
+            h.remove()
+
+
+def _uninitialised_findings(model: nn.Module) -> list[Finding]:
+    return [missing_super_init_finding(type(m).__name__, p, init_location(type(m)))
+            for p, m in named_modules(model) if not is_initialised(m)]
+
+
+def _construction_super_init(exc: BaseException) -> Finding | None:
+    """nn.Module refuses `self.layer = ...` before Module.__init__ ran: name the class and the line."""
+    if not (isinstance(exc, AttributeError) and "before Module.__init__() call" in str(exc)):
+        return None
+    tb = exc.__traceback__
+    culprit = None
+    while tb is not None:
+        me = tb.tb_frame.f_locals.get("self")
+        if tb.tb_frame.f_code.co_name == "__init__" and isinstance(me, nn.Module) and not is_initialised(me):
+            culprit = (type(me), tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    if culprit is None:
+        return None
+    cls, file, line = culprit
+    finding = missing_super_init_finding(cls.__name__, None, init_location(cls), error=str(exc))
+    finding.evidence["failed_at"] = location(file, line)
+    return finding
+
+
+class Check:
+    """One check run: every stage records what it is doing, so a failure can say so."""
+
+    def __init__(self, config: dict[str, Any]):
+        self.cfg = config
+        self.path = Path(config["model_file"])
+        self.stage = "being imported"
+        self.model: nn.Module | None = None
+        self.probe = None
+        self.tracker = CallTracker()
+        self._loader = None
+        self.extra: list[Finding] = []      # findings made before the Probe attached
+        self.result: dict[str, Any] = {"model": None, "device": None, "steps": 0, "run_dir": None,
+                                       "error": None, "error_location": None, "findings": []}
+
+    def run(self) -> dict[str, Any]:
+        try:
+            self._run()
+        except BaseException as exc:        # noqa: BLE001 - sys.exit and KeyboardInterrupt included
+            self._fail(exc)
+        finally:
+            self.tracker.close()
+            if self.probe is not None:
+                self.probe.close(error=self.result["error"])
+                self.result["steps"] = self.probe.step_count
+        found = (self.probe.findings if self.probe is not None else []) + self.extra
+        self.result["findings"] = [f.to_dict() for f in found]
+        return self.result
+
+    def _fail(self, exc: BaseException) -> None:
+        found = _construction_super_init(exc)
+        if found is None and self.model is not None:
+            uninit = _uninitialised_findings(self.model)
+            found = uninit[0] if uninit else None
+        if found is not None:   # the failure is itself a catalogued bug: report it as that finding
+            self._add(found)
+            return
+        context = self.tracker.context() if self.stage in ("running forward", "running train_step",
+                                                           "running eval_step", "materialising lazy layers") else ""
+        err = describe_failure(exc, self.path, self.stage, context)
+        self.result["error"] = err.message
+        self.result["error_location"] = err.location
+
+    def _add(self, finding: Finding) -> None:
+        if self.probe is not None and self.probe.error is None:
+            self.probe.add_findings([finding])
+        else:
+            self.extra.append(finding)
+
+    def _run(self) -> None:
+        cfg = self.cfg
+        module = load_module(self.path)
+        hooks = UserHooks.from_module(module)
+        label, factory = model_factory(module, self.path, cfg.get("model"))
+        device = resolve_device(cfg.get("device", "auto"))
+        self.result["device"] = str(device)
+
+        self.stage = "building the model"
+        torch.manual_seed(cfg.get("seed", 0))
+        model = factory()
+        if not isinstance(model, nn.Module):
+            raise UserCodeError(f"{self.path}: {label} returned {type(model).__name__}, not an nn.Module")
+        self.model = model
+        self.result["model"] = type(model).__name__
+        uninit = _uninitialised_findings(model)
+        if uninit:
+            for f in uninit:
+                self._add(f)
+            return
+        model.to(device)
+        model.train()
+        self.tracker.name(model)
+
+        self.stage = "making a batch"
+        inputs, targets = next(self._batches(hooks, model, device, loader=None))
+
+        if targets is None or _has_lazy(model):
+            self.stage = "materialising lazy layers" if _has_lazy(model) else "running forward"
+            out = self._dry_forward(model, inputs)
+            if targets is None:
+                t = first_output_tensor(out)
+                if t is None:
+                    raise UserCodeError(f"{self.path}: the model returned {type(out).__name__}, not a tensor: "
+                                        f"define make_batch(batch_size) and loss_fn(outputs, targets)")
+                targets = infer_targets(t)
+            self.tracker.name(model)
+
+        self.stage = "building the optimizer"
+        optimizer = hooks.make_optimizer(model) if hooks.make_optimizer else torch.optim.Adam(model.parameters(),
+                                                                                              lr=1e-3)
+        loss_fn = hooks.loss_fn or default_loss
+
+        from .probe import Probe
+        self.probe = Probe(model, optimizer, run_dir=cfg.get("run_dir", "runs"), run_name=cfg.get("run_name"),
+                           grad_norm=1, update_size=1, activations=1, memory=1, tree=1,
+                           meta={"source": "check", "model_file": str(self.path.resolve())})
+        self.result["run_dir"] = str(self.probe.run_path) if self.probe.run_path else None
+        if cfg.get("run_file") and self.result["run_dir"]:
+            Path(cfg["run_file"]).write_text(self.result["run_dir"])
+        if self.probe.error:
+            raise UserCodeError(f"{cfg.get('run_dir', 'runs')}: {self.probe.error}")
+        batches = self._batches(hooks, model, device, loader=self._loader)
+        batch = None
+        self.stage = "making a batch"
+        for batch in itertools.islice(batches, cfg.get("steps", 20)):
+            if batch[1] is None:        # inferred inputs: the targets inferred from the output
+                batch = (batch[0], targets)
+            self._train_step(model, batch, optimizer, loss_fn, hooks)
+            self.stage = "making a batch"
+        if hooks.eval_step and batch is not None:
+            self.stage = "running eval_step"
+            self.tracker.reset()
+            hooks.eval_step(model, batch)
+
+    def _batches(self, hooks: UserHooks, model: nn.Module, device: torch.device, loader):
+        """Training batches: from make_loader() (through the Probe, so data wait is timed), make_batch(),
+        or inputs inferred from the first layer. With loader=None, the loader is made and only peeked at."""
+        b = self.cfg.get("batch_size", 8)
+        if hooks.make_loader:
+            if loader is None:
+                self._loader = hooks.make_loader()
+                for batch in self._loader:
+                    yield to_device(split_batch(batch, "make_loader()"), device)
+                raise UserCodeError(f"{self.path}: make_loader() gave no batches")
+            for batch in self._epochs(loader):
+                yield to_device(split_batch(batch, "make_loader()"), device)
+            return
+        if hooks.make_batch:
+            while True:
+                yield to_device(split_batch(hooks.make_batch(b), f"make_batch({b})"), device)
+        inputs = to_device(infer_inputs(model, b), device)
+        while True:
+            yield inputs, None
+
+    def _epochs(self, loader):
+        """Epoch after epoch until the check has its steps; stops if the loader runs dry (a one-shot
+        iterator)."""
+        while True:
+            empty = True
+            for batch in self.probe.wrap(loader):
+                empty = False
+                yield batch
+            if empty:
+                return
+
+    def _dry_forward(self, model, inputs):
+        """One forward without gradients, in eval mode (no running-stat updates): shapes lazy layers
+        and shows what the model outputs."""
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                self.tracker.reset()
+                return call_model(model, inputs)
+        finally:
+            model.train(was_training)
+
+    def _train_step(self, model, batch, optimizer, loss_fn, hooks):
+        self.tracker.reset()
+        if hooks.train_step:
+            self.stage = "running train_step"
+            loss = hooks.train_step(model, batch, optimizer, loss_fn)
+            if loss is not None:
+                self.probe.log(loss=loss)
+            return
+        inputs, targets = batch
+        self.stage = "running forward"
+        out = call_model(model, inputs)
+        if out is None:
+            raise UserCodeError(f"{self.path}: forward returned None: return the outputs from forward()")
+        self.stage = "computing the loss"
+        loss = loss_fn(out, targets)
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise UserCodeError(f"{self.path}: the loss is {shape}, not a scalar: reduce it "
+                                f"(e.g. .mean()) in loss_fn")
+        self.stage = "running backward"
+        optimizer.zero_grad()
+        loss.backward()
+        self.stage = "stepping the optimizer"
+        optimizer.step()
+
+
+def _has_lazy(model: nn.Module) -> bool:
+    return any(isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters())
+
+
+def main(argv: list[str]) -> int:
+    config = json.loads(Path(argv[1]).read_text())
+    # a native crash (os.abort, segfault) or a hang still leaves the user's line behind for the parent
+    crash = open(config["fault_file"], "w")
+    faulthandler.enable(file=crash)
+    if config.get("timeout"):
+        timeout = float(config["timeout"])
+        faulthandler.dump_traceback_later(max(timeout - min(2.0, timeout / 5), 0.5), file=crash)
+    # the user's prints must not mix with our output: the parent reads only the result file
+    result = Check(config).run()
+    tmp = Path(config["result_file"] + ".tmp")
+    tmp.write_text(json.dumps(result, default=str))
+    os.replace(tmp, config["result_file"])
+    faulthandler.cancel_dump_traceback_later()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

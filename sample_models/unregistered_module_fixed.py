@@ -1,0 +1,19 @@
+"""Fixed twin of unregistered_module.py: the hidden layers are an nn.ModuleList, so they train.
+
+"""
+import torch
+from torch import nn
+
+
+class ListMLP(nn.Module):
+    def __init__(self, width: int = 64, depth: int = 3, classes: int = 10):
+        super().__init__()
+        self.inp = nn.Linear(32, width)
+        self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+        self.out = nn.Linear(width, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.inp(x))
+        for layer in self.hidden:
+            x = torch.relu(layer(x))
+        return self.out(x)

@@ -1,0 +1,201 @@
+"""The run log: round trips, incremental reads, concurrent readers, SIGKILLed writers, damaged files."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from probes.runlog import DB_NAME, SCHEMA_VERSION, RunLogError, RunReader, RunWriter, list_runs
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = [f"layer{i}.weight" for i in range(200)]
+
+
+def write_steps(writer, start, stop, names=NAMES):
+    for step in range(start, stop):
+        writer.write_step(step, {"loss": 1.0 / (step + 1), "step_time_s": 0.01},
+                          {"grad_norm": (names, np.arange(len(names), dtype=np.float32) + step)})
+
+
+def test_round_trip_scalars_vectors_trees_findings(tmp_path):
+    w = RunWriter(tmp_path / DB_NAME)
+    w.set_meta(model="MLP", cadences={"grad_norm": "every step"})
+    write_steps(w, 0, 5)
+    w.write_tree(0, {"modules": [{"path": ""}]})
+    w.write_findings(3, [{"code": "unregistered-module", "severity": "error"}])
+    w.close()
+    r = RunReader(tmp_path)
+    assert r.meta()["model"] == "MLP" and r.meta()["schema_version"] == SCHEMA_VERSION
+    s = r.scalars()
+    assert list(s.index) == [0, 1, 2, 3, 4] and s["loss"].iloc[3] == 0.25   # scalars keep float64
+    g = r.series("grad_norm")
+    assert list(g.columns) == NAMES and g.to_numpy().dtype == np.float32
+    assert g.loc[4, "layer7.weight"] == 11.0
+    assert r.tree() == {"modules": [{"path": ""}]}
+    assert r.findings() == [{"code": "unregistered-module", "severity": "error"}]
+    assert r.series("no_such_series").empty and r.last_step() == 4 and r.step_count() == 5
+
+
+def test_names_are_stored_once_and_a_blob_per_step(tmp_path):
+    w = RunWriter(tmp_path / DB_NAME)
+    write_steps(w, 0, 50)
+    w.close()
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    assert db.execute("SELECT COUNT(*) FROM layouts WHERE series='grad_norm'").fetchone() == (1,)
+    (size,) = db.execute("SELECT length(data) FROM records r JOIN layouts l ON r.layout=l.id "
+                         "WHERE l.series='grad_norm' LIMIT 1").fetchone()
+    assert size == 200 * 4                           # float32, nothing else
+
+
+def test_incremental_reads_return_only_later_steps(tmp_path):
+    w = RunWriter(tmp_path / DB_NAME)
+    write_steps(w, 0, 10)
+    r = RunReader(tmp_path)
+    assert list(r.series("grad_norm", after=6).index) == [7, 8, 9]
+    assert list(r.scalars(after=8).index) == [9]
+    write_steps(w, 10, 12)
+    assert list(r.scalars(after=9).index) == [10, 11]    # the same reader sees new steps
+    assert r.series("grad_norm", after=11).empty
+
+
+def test_a_changed_parameter_list_gets_a_new_layout(tmp_path):
+    w = RunWriter(tmp_path / DB_NAME)
+    write_steps(w, 0, 2, names=["a", "b"])
+    write_steps(w, 2, 4, names=["a", "b", "c"])
+    frame = RunReader(tmp_path).series("grad_norm")
+    assert list(frame.columns) == ["a", "b", "c"]
+    assert np.isnan(frame.loc[1, "c"]) and frame.loc[3, "c"] == 5.0
+
+
+def test_a_reader_never_fails_while_a_writer_runs(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, numpy as np
+        sys.path.insert(0, {str(ROOT)!r})
+        from probes.runlog import RunWriter
+        w = RunWriter(sys.argv[1])
+        names = [f"p{{i}}" for i in range(200)]
+        for step in range(1500):
+            w.write_step(step, {{"loss": float(step)}}, {{"grad_norm": (names, np.full(200, step, np.float32))}})
+        w.close()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / DB_NAME)])
+    seen, reads = -1, 0
+    reader = None
+    while proc.poll() is None or reads == 0:
+        if reader is None:
+            if not (tmp_path / DB_NAME).exists():
+                continue
+            try:
+                reader = RunReader(tmp_path)
+            except RunLogError:       # the writer has not created the schema yet
+                continue
+        frame = reader.series("grad_norm", after=seen)
+        if len(frame):
+            assert list(frame.index) == list(range(seen + 1, seen + 1 + len(frame)))   # no gaps, no repeats
+            assert (frame.to_numpy() == np.asarray(frame.index)[:, None]).all()      # never half a step
+            seen = int(frame.index[-1])
+        reads += 1
+    assert proc.wait() == 0
+    rest = reader.series("grad_norm", after=seen)
+    seen = int(rest.index[-1]) if len(rest) else seen
+    assert seen == 1499 and reads > 1
+
+
+def test_a_sigkilled_writer_leaves_a_readable_log(tmp_path):
+    """The training process is killed mid-run: every committed step reads back, the log opens cleanly."""
+    script = textwrap.dedent(f"""
+        import sys, torch
+        sys.path.insert(0, {str(ROOT)!r})
+        from probes import Probe
+        model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        probe = Probe(model, opt, run_dir=sys.argv[1], run_name="killed", update_size=1, activations=1)
+        step = 0
+        while True:
+            opt.zero_grad(); model(torch.randn(4, 8)).pow(2).mean().backward(); opt.step()
+            step += 1
+            print(step, flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    reported = 0
+    while reported < 200:
+        reported = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    r = RunReader(tmp_path / "killed")
+    steps = r.step_count()
+    assert steps >= reported and r.last_step() == steps - 1          # at most the step in flight is lost
+    assert list(r.scalars().index) == list(range(steps))
+    assert len(r.series("grad_norm")) == steps and len(r.series("update_ratio")) == steps
+    assert r.meta()["status"] == "running"                            # it never got to say it finished
+    assert r.tree() is not None
+
+
+def test_a_corrupt_file_gives_an_error_naming_it(tmp_path):
+    bad = tmp_path / "garbage"
+    bad.mkdir()
+    (bad / DB_NAME).write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(RunLogError) as err:
+        RunReader(bad)
+    assert str(bad / DB_NAME) in str(err.value)
+
+    other = tmp_path / "other-tool"
+    other.mkdir()
+    sqlite3.connect(other / DB_NAME).execute("CREATE TABLE t(x)").connection.commit()
+    with pytest.raises(RunLogError, match="other-tool"):
+        RunReader(other)
+
+    with pytest.raises(RunLogError, match="no run log"):
+        RunReader(tmp_path / "missing")
+
+
+def test_a_truncated_log_is_reported_by_name(tmp_path):
+    w = RunWriter(tmp_path / DB_NAME)
+    write_steps(w, 0, 300)
+    w.close()
+    data = (tmp_path / DB_NAME).read_bytes()
+    (tmp_path / DB_NAME).write_bytes(data[: len(data) // 3])
+    with pytest.raises(RunLogError) as err:
+        r = RunReader(tmp_path)
+        r.series("grad_norm")
+        r.scalars()
+    assert DB_NAME in str(err.value)
+
+
+def test_a_newer_schema_is_refused_clearly(tmp_path):
+    w = RunWriter(tmp_path / DB_NAME)
+    w.close()
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    db.commit()
+    with pytest.raises(RunLogError, match="schema version 99"):
+        RunReader(tmp_path)
+
+
+def test_list_runs_skips_other_files(tmp_path):
+    for name in ("b-run", "a-run"):
+        RunWriter(tmp_path / name / DB_NAME).close()
+        time.sleep(0.01)
+    (tmp_path / "notes.txt").write_text("not a run")
+    (tmp_path / "tensorboard").mkdir()
+    (tmp_path / "tensorboard" / "events.out").write_text("x")
+    assert [p.name for p in list_runs(tmp_path)] == ["b-run", "a-run"]     # oldest first
+    assert list_runs(tmp_path / "nowhere") == []
+
+
+def test_meta_values_are_json(tmp_path):
+    w = RunWriter(tmp_path / DB_NAME)
+    w.set_meta(optimizers=[{"class": "Adam", "lr": 1e-3}], status="running")
+    w.set_meta(status="finished")
+    w.close()
+    raw = dict(sqlite3.connect(tmp_path / DB_NAME).execute("SELECT key, value FROM meta").fetchall())
+    assert json.loads(raw["optimizers"]) == [{"class": "Adam", "lr": 1e-3}]
+    assert RunReader(tmp_path).meta()["status"] == "finished"

@@ -30,6 +30,10 @@ def add(listener) -> None:
         _listeners.append(listener)
 
 
+def listeners() -> int:
+    return len(_listeners)
+
+
 def remove(listener) -> None:
     global _original
     with _lock:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,38 +123,110 @@ def run_check(model_file: str, *, steps: int = 20, batch_size: int = 8, device: 
                   "result_file": os.path.join(tmp, "result.json"), "fault_file": os.path.join(tmp, "fault.txt"),
                   "run_file": os.path.join(tmp, "run_dir.txt")}
         config_file = os.path.join(tmp, "config.json")
-        Path(config_file).write_text(json.dumps(config))
         output_file = os.path.join(tmp, "output.txt")
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        result_path = Path(config["result_file"])
+        fault_path = Path(config["fault_file"])
+        # the worker times its own hang dump from this wall-clock deadline (its torch import counts too)
+        config["deadline"] = time.time() + timeout
+        Path(config_file).write_text(json.dumps(config))
         with open(output_file, "wb") as output:
             proc = subprocess.Popen([sys.executable, "-m", "probes.worker", config_file], stdin=subprocess.DEVNULL,
                                     stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            try:
-                proc.wait(timeout=timeout)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                timed_out = True
-        result_path = Path(config["result_file"])
-        if result_path.exists() and not timed_out:
+            timed_out = _wait(proc, timeout, result_path, fault_path)
+        if result_path.exists():        # finished its work, even if it then hung on the way out
             return {**base, **json.loads(result_path.read_text())}
-        fault = Path(config["fault_file"]).read_text(errors="replace") if Path(config["fault_file"]).exists() else ""
+        fault = fault_path.read_text(errors="replace") if fault_path.exists() else ""
         where = fault_location(fault, path)
         prefix = f"{where}: " if where else f"{path}: "
+        called_exit = _OS_EXIT.search(fault)
         if timed_out:
             error = (f"{prefix}still running after {timeout:g} s, so the check was stopped "
                      f"(an endless loop? if it is just slow, raise --timeout)")
         elif proc.returncode < 0:
             error = (f"{prefix}the worker process crashed ({signal_name(proc.returncode)}): a native crash "
                      f"or os.abort() in the model's code")
+        elif called_exit:
+            error = (f"{prefix}the file called os._exit({called_exit['code']}), which ended the check "
+                     f"before it finished")
         else:
             tail = Path(output_file).read_text(errors="replace").strip().splitlines()[-3:]
             error = (f"{prefix}the worker process exited ({signal_name(proc.returncode)}) before finishing, "
                      f"e.g. os._exit()" + (f"; last output: {' | '.join(tail)}" if tail else ""))
         run_file = Path(config["run_file"])     # the worker names its run log as soon as it opens it
         recorded = run_file.read_text() if run_file.exists() else None
-        return {**base, "error": error, "error_location": where, "run_dir": recorded}
+        salvaged = _salvage_run(recorded, error) if recorded else {}
+        return {**base, **salvaged, "error": error, "error_location": where, "run_dir": recorded}
+
+
+_OS_EXIT = re.compile(r"^ForgeScope: os\._exit\((?P<code>.*)\) called$", re.MULTILINE)
+_EXIT_GRACE_S = 5.0     # how long a worker that wrote its result may take to exit before it is killed
+_POLL_S = 0.05
+
+
+def _wait(proc: subprocess.Popen, timeout: float, result_path: Path, fault_path: Path) -> bool:
+    """Wait for the worker; True if it had to be stopped at the timeout (after asking it for a stack dump).
+
+    A worker that wrote its result but does not exit (a non-daemon thread, a hanging atexit hook) is
+    stopped after a short grace period instead of holding the check until the timeout.
+    """
+    deadline = time.monotonic() + timeout
+    finished_at = None
+    while True:
+        try:
+            proc.wait(timeout=_POLL_S)
+            return False
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if finished_at is None and result_path.exists():
+            finished_at = now
+        if finished_at is not None and now - finished_at > _EXIT_GRACE_S:
+            _kill_group(proc)
+            return False
+        if now >= deadline:
+            if finished_at is None:
+                _request_dump(proc, fault_path)
+            _kill_group(proc)
+            return finished_at is None
+
+
+def _request_dump(proc: subprocess.Popen, fault_path: Path) -> None:
+    """Ask a hung worker for its Python stack (faulthandler on SIGUSR1): it names the user's line."""
+    sig = getattr(signal, "SIGUSR1", None)
+    if sig is None:
+        return
+    before = fault_path.stat().st_size if fault_path.exists() else 0
+    try:
+        os.kill(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        return
+    give_up = time.monotonic() + 2.0
+    size = before
+    while time.monotonic() < give_up and proc.poll() is None:
+        time.sleep(_POLL_S)
+        now_size = fault_path.stat().st_size if fault_path.exists() else 0
+        if now_size > before and now_size == size:      # written, and no longer growing
+            return
+        size = now_size
+
+
+def _salvage_run(run_dir: str, error: str) -> dict[str, Any]:
+    """The worker died without closing its run log: record why there (so `report` says what `check` said)
+    and return what it had recorded (model, device, steps, findings)."""
+    try:
+        from .report import report_run
+        from .runlog import DB_NAME, RunWriter
+        writer = RunWriter(Path(run_dir) / DB_NAME)
+        try:
+            writer.set_meta(status="failed", ended=time.time(), error=error)
+        finally:
+            writer.close()
+        recorded = report_run(run_dir)
+    except Exception:       # noqa: BLE001 - the check's own result matters more than this note
+        return {}
+    return {k: recorded[k] for k in ("model", "device", "steps", "findings") if recorded.get(k) is not None}
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

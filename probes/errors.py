@@ -51,7 +51,7 @@ def _is_library(file: str) -> bool:
         path = str(Path(file).resolve())
     except OSError:
         return True
-    return file.startswith("<") or path.startswith(_LIBRARY_ROOTS)
+    return file.startswith("<") or any(path == root or path.startswith(root + os.sep) for root in _LIBRARY_ROOTS)
 
 
 def user_frame(tb, user_file: str | os.PathLike | None = None) -> Frame | None:

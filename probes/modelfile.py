@@ -100,11 +100,20 @@ def model_factory(module: types.ModuleType, path: Path, name: str | None) -> tup
 
 
 # -- inputs, targets, loss ------------------------------------------------------------------------
+# layers whose parameters say what input they take (see infer_inputs)
+_INPUT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding, nn.RNN, nn.LSTM, nn.GRU, nn.LayerNorm,
+                 nn.BatchNorm1d)
+
+
 def first_layer(model: nn.Module) -> tuple[str, nn.Module] | None:
-    for path, mod in named_modules(model):
-        if is_initialised(mod) and any(p is not None for p in mod._parameters.values()):
+    """The first registered layer that takes the input: the first one of a kind infer_inputs knows, else the
+    first module holding parameters (a model's own parameter, e.g. a scale, says nothing about its input)."""
+    holding = [(path, mod) for path, mod in named_modules(model)
+               if is_initialised(mod) and any(p is not None for p in mod._parameters.values())]
+    for path, mod in holding:
+        if isinstance(mod, _INPUT_LAYERS):
             return path, mod
-    return None
+    return holding[0] if holding else None
 
 
 def infer_inputs(model: nn.Module, batch_size: int) -> Any:

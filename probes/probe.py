@@ -35,11 +35,14 @@ from .schedules import as_schedule, describe
 from .tree import class_location, named_modules, snapshot
 
 # Defaults chosen to keep a Probe under 1.05x step time (see benchmarks/overhead.py and the README).
+# Measured on CPU (benchmarks/overhead.py --profile): one fused pass over every gradient costs 4-9% of a
+# step on MLPs, a weight snapshot-and-diff ~20%, activation statistics up to ~30%: each is affordable
+# only every N steps. Loss, step time, data wait and memory are cheap and recorded every step.
 DEFAULTS = {
-    "grad_norm": 1,        # fused per-parameter gradient norms: cheap, every step
-    "update_size": 10,     # weight deltas need a snapshot copy of every weight: every 10th step
+    "grad_norm": 10,       # fused per-parameter gradient norms (and non-finite gradient counts)
+    "update_size": 20,     # weight deltas: a snapshot copy of every weight, held during optimizer.step()
     "activations": 25,     # forward hooks on every module, attached only for due steps
-    "memory": 1,           # RSS / CUDA counters: a few microseconds
+    "memory": 1,           # RSS / CUDA counters: microseconds
     "tree": 100,           # re-check the registration tree (it is also re-taken on every structural change)
 }
 
@@ -81,6 +84,7 @@ class Probe:
         self._tree_dirty = False
         self._stepped: set[int] = set()      # optimizers that stepped in the step being built
         self._losses: list[torch.Tensor] = []
+        self._forward_ran = False
         self._logged: dict[str, Any] = {}
         self._data_wait = 0.0
         self._step_t0 = time.perf_counter()
@@ -183,6 +187,8 @@ class Probe:
                           nn_module.register_module_buffer_registration_hook(self._on_register)]
         if self._capture_loss:
             _loss_capture.add(self._on_backward)
+            # with several Probes in one process, a loss belongs to the Probe whose model ran forward
+            self._handles.append(self.model.register_forward_pre_hook(self._on_forward))
         self._start_step()
 
     def _detach(self) -> None:
@@ -250,7 +256,7 @@ class Probe:
         self._writer.write_step(step, scalars, vectors)
         self.step_count += 1
         self._stepped.clear()
-        self._losses, self._logged, self._data_wait = [], {}, 0.0
+        self._losses, self._logged, self._data_wait, self._forward_ran = [], {}, 0.0, False
         if self._tree_dirty or step == 0 or self._schedules["tree"](step):
             self._refresh_tree(step)
         self._step_t0 = time.perf_counter()
@@ -325,8 +331,13 @@ class Probe:
         if self._writer is not None and self._recording:
             self._guarded(lambda: self._writer.set_meta(loader=loader_settings(loader)))
 
+    def _on_forward(self, module, args) -> None:
+        self._forward_ran = True
+
     def _on_backward(self, loss: torch.Tensor) -> None:
-        if self._recording and len(self._losses) < 1024:
+        if not self._recording or len(self._losses) >= 1024:
+            return
+        if self._forward_ran or _loss_capture.listeners() == 1:
             self._losses.append(loss)
 
     # -- never crash the training job -------------------------------------------------------------

@@ -30,8 +30,9 @@ def render(result: dict[str, Any], title: str) -> str:
         lines += ["", f"error: {result['error']}"]
     findings = sorted(result.get("findings", []), key=lambda f: _ORDER.get(f["severity"], 9))
     counts = {s: sum(f["severity"] == s for f in findings) for s in _ORDER}
-    lines += ["", f"{_plural(counts['error'], 'error')} · {_plural(counts['warning'], 'warning')} · "
-                  f"{counts['info']} info"]
+    if findings or not result.get("error"):     # a failed run without findings: the error says it all
+        lines += ["", f"{_plural(counts['error'], 'error')} · {_plural(counts['warning'], 'warning')} · "
+                      f"{counts['info']} info"]
     if not findings and not result.get("error"):
         lines.append("No problems found.")
     for f in findings:

@@ -8,10 +8,13 @@ JSON is written to the path named in the config, or the parent (probes.cli) repo
 from __future__ import annotations
 
 import faulthandler
+import inspect
 import itertools
 import json
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +61,7 @@ class CallTracker:
             return ""
         module, args = self.stack[-1]
         path = self.names.get(id(module))
-        who = (f"module {path or 'the model'}" if path is not None
+        who = ((f"module {path}" if path else "the model") if path is not None
                else f"an unregistered {type(module).__name__} (not part of the model)")
         shapes = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]
         given = " and ".join(str(s) if len(s) != 1 else f"({s[0]},)" for s in shapes) or "no tensor"
@@ -101,6 +104,7 @@ class Check:
         self.path = Path(config["model_file"])
         self.stage = "being imported"
         self.model: nn.Module | None = None
+        self.factory = None                 # what builds the model: a class, build_model or --model NAME
         self.probe = None
         self.tracker = CallTracker()
         self._loader = None
@@ -128,8 +132,13 @@ class Check:
             uninit = _uninitialised_findings(self.model)
             found = uninit[0] if uninit else None
         if found is not None:   # the failure is itself a catalogued bug: report it as that finding
+            if self.result["model"] is None and isinstance(self.factory, type):
+                self.result["model"] = self.factory.__name__    # construction failed: name the class
             self._add(found)
             return
+        if isinstance(exc, UserCodeError) and exc.location is None and self.path.name not in exc.message \
+                and not exc.message.startswith("--"):
+            exc = UserCodeError(f"{self.path}: {exc.message}", None, exc.stage)    # name the file, always
         context = self.tracker.context() if self.stage in ("running forward", "running train_step",
                                                            "running eval_step", "materialising lazy layers") else ""
         err = describe_failure(exc, self.path, self.stage, context)
@@ -147,6 +156,7 @@ class Check:
         module = load_module(self.path)
         hooks = UserHooks.from_module(module)
         label, factory = model_factory(module, self.path, cfg.get("model"))
+        self.factory = factory
         device = resolve_device(cfg.get("device", "auto"))
         self.result["device"] = str(device)
 
@@ -212,17 +222,19 @@ class Check:
         or inputs inferred from the first layer. With loader=None, the loader is made and only peeked at."""
         b = self.cfg.get("batch_size", 8)
         if hooks.make_loader:
+            source = f"{_def_location(hooks.make_loader)}: make_loader()"
             if loader is None:
                 self._loader = hooks.make_loader()
                 for batch in self._loader:
-                    yield to_device(split_batch(batch, "make_loader()"), device)
+                    yield to_device(split_batch(batch, source), device)
                 raise UserCodeError(f"{self.path}: make_loader() gave no batches")
             for batch in self._epochs(loader):
-                yield to_device(split_batch(batch, "make_loader()"), device)
+                yield to_device(split_batch(batch, source), device)
             return
         if hooks.make_batch:
+            source = f"{_def_location(hooks.make_batch)}: make_batch({b})"
             while True:
-                yield to_device(split_batch(hooks.make_batch(b), f"make_batch({b})"), device)
+                yield to_device(split_batch(hooks.make_batch(b), source), device)
         inputs = to_device(infer_inputs(model, b), device)
         while True:
             yield inputs, None
@@ -262,18 +274,28 @@ class Check:
         self.stage = "running forward"
         out = call_model(model, inputs)
         if out is None:
-            raise UserCodeError(f"{self.path}: forward returned None: return the outputs from forward()")
+            raise UserCodeError(f"{_def_location(type(model).forward, self.path)}: forward returned None: "
+                                f"return the outputs from forward()")
         self.stage = "computing the loss"
         loss = loss_fn(out, targets)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            raise UserCodeError(f"{self.path}: the loss is {shape}, not a scalar: reduce it "
+            where = _def_location(hooks.loss_fn, self.path) if hooks.loss_fn else self.path
+            raise UserCodeError(f"{where}: the loss is {shape}, not a scalar: reduce it "
                                 f"(e.g. .mean()) in loss_fn")
         self.stage = "running backward"
         optimizer.zero_grad()
         loss.backward()
         self.stage = "stepping the optimizer"
         optimizer.step()
+
+
+def _def_location(fn, fallback=None) -> str:
+    """'file:line' of the `def` of a user function (a hook, forward), for messages about what it returned."""
+    code = getattr(inspect.unwrap(fn), "__code__", None) if callable(fn) else None
+    if code is None:
+        return str(fallback) if fallback is not None else getattr(fn, "__name__", repr(fn))
+    return location(code.co_filename, code.co_firstlineno)
 
 
 def _has_lazy(model: nn.Module) -> bool:
@@ -285,9 +307,14 @@ def main(argv: list[str]) -> int:
     # a native crash (os.abort, segfault) or a hang still leaves the user's line behind for the parent
     crash = open(config["fault_file"], "w")
     faulthandler.enable(file=crash)
+    if hasattr(signal, "SIGUSR1"):      # the parent asks for a stack dump before it stops a hung check
+        faulthandler.register(signal.SIGUSR1, file=crash, all_threads=False)
     if config.get("timeout"):
         timeout = float(config["timeout"])
-        faulthandler.dump_traceback_later(max(timeout - min(2.0, timeout / 5), 0.5), file=crash)
+        # the parent's deadline counts from before this process started (importing torch takes seconds)
+        left = float(config["deadline"]) - time.time() if config.get("deadline") else timeout
+        faulthandler.dump_traceback_later(max(left - min(2.0, timeout / 5), 0.1), file=crash)
+    _trace_os_exit(crash)
     # the user's prints must not mix with our output: the parent reads only the result file
     result = Check(config).run()
     tmp = Path(config["result_file"] + ".tmp")
@@ -295,6 +322,23 @@ def main(argv: list[str]) -> int:
     os.replace(tmp, config["result_file"])
     faulthandler.cancel_dump_traceback_later()
     return 0
+
+
+def _trace_os_exit(crash) -> None:
+    """os._exit() skips every handler: leave a note and the stack first, so the parent can name the line."""
+    real_exit, pid = os._exit, os.getpid()
+
+    def _exit(code):
+        if os.getpid() == pid:          # not in forked children (DataLoader workers exit this way)
+            try:
+                crash.write(f"ForgeScope: os._exit({code!r}) called\n")
+                crash.flush()
+                faulthandler.dump_traceback(file=crash, all_threads=False)
+            except Exception:           # noqa: BLE001 - never stand in the way of the exit
+                pass
+        real_exit(code)
+
+    os._exit = _exit
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def test_manual_steps_without_an_optimizer(tmp_path):
     model = nn.Linear(4, 2)
     x = torch.randn(8, 4)
     expected_grad, expected_delta = [], []
-    with Probe(model, None, run_dir=tmp_path, update_size=1) as probe:
+    with Probe(model, None, run_dir=tmp_path, grad_norm=1, update_size=1) as probe:
         for _ in range(3):
             model.zero_grad()
             model(x).pow(2).mean().backward()
@@ -230,7 +230,7 @@ def test_two_optimizers_make_one_step_and_a_lone_one_still_counts(tmp_path):
     gen, disc = nn.Linear(4, 4), nn.Linear(4, 1)
     model = nn.ModuleDict({"gen": gen, "disc": disc})
     opt_g, opt_d = torch.optim.SGD(gen.parameters(), lr=0.1), torch.optim.SGD(disc.parameters(), lr=0.1)
-    with Probe(model, [opt_g, opt_d], run_dir=tmp_path) as probe:
+    with Probe(model, [opt_g, opt_d], run_dir=tmp_path, grad_norm=1) as probe:
         for _ in range(3):                      # both step: one probe step each time
             opt_d.zero_grad(); disc(gen(torch.randn(8, 4)).detach()).mean().backward(); opt_d.step()
             opt_g.zero_grad(); disc(gen(torch.randn(8, 4))).mean().backward(); opt_g.step()
@@ -325,7 +325,7 @@ def test_a_layer_assigned_in_forward_retakes_the_tree(tmp_path):
 
     model = Grows()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with Probe(model, opt, run_dir=tmp_path, tree=0) as probe:
+    with Probe(model, opt, run_dir=tmp_path, grad_norm=1, tree=0) as probe:
         for _ in range(3):
             opt.zero_grad(); model(torch.randn(2, 4)).sum().backward(); opt.step()
     trees = RunReader(probe.run_path).trees()
@@ -337,7 +337,7 @@ def test_a_layer_assigned_in_forward_retakes_the_tree(tmp_path):
 def test_nonfinite_gradients_are_counted(tmp_path):
     model = nn.Linear(4, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with Probe(model, opt, run_dir=tmp_path) as probe:
+    with Probe(model, opt, run_dir=tmp_path, grad_norm=1) as probe:
         opt.zero_grad()
         model(torch.randn(3, 4)).sum().backward()
         model.weight.grad[0, :3] = float("nan")
@@ -394,3 +394,29 @@ def test_findings_of_the_registration_checks_are_logged(tmp_path):
     logged = RunReader(probe.run_path).findings()
     assert [f["code"] for f in logged] == ["unregistered-module"]      # once, not once per tree
     assert logged[0]["location"].endswith(f"test_probe.py:{Plain.__init__.__code__.co_firstlineno + 2}")
+
+
+def test_vanishing_gradients_are_not_recorded_as_zero(tmp_path):
+    model = nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Probe(model, opt, run_dir=tmp_path, grad_norm=1) as probe:
+        opt.zero_grad()
+        (model(torch.ones(2, 3)).sum() * 1e-24).backward()     # squares underflow float32
+        expected = model.weight.grad.double().norm().item()
+        opt.step()
+    recorded = RunReader(probe.run_path).series("grad_norm").loc[0, "weight"]
+    assert expected > 0 and recorded == pytest.approx(expected, rel=1e-6)
+
+
+def test_two_probes_in_one_process_keep_their_own_losses(tmp_path):
+    torch.manual_seed(0)
+    a, b = nn.Linear(4, 1), nn.Linear(4, 1)
+    opt_a, opt_b = torch.optim.SGD(a.parameters(), lr=0.1), torch.optim.SGD(b.parameters(), lr=0.1)
+    x = torch.randn(8, 4)
+    with Probe(a, opt_a, run_dir=tmp_path, run_name="a") as pa, Probe(b, opt_b, run_dir=tmp_path, run_name="b") as pb:
+        for _ in range(3):
+            opt_a.zero_grad(); a(x).pow(2).mean().backward(); opt_a.step()
+            opt_b.zero_grad(); (b(x).pow(2).mean() + 100).backward(); opt_b.step()
+    loss_a = RunReader(pa.run_path).scalars()["loss"]
+    loss_b = RunReader(pb.run_path).scalars()["loss"]
+    assert (loss_a < 50).all() and (loss_b > 100).all()

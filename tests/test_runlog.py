@@ -116,7 +116,7 @@ def test_a_sigkilled_writer_leaves_a_readable_log(tmp_path):
         from probes import Probe
         model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        probe = Probe(model, opt, run_dir=sys.argv[1], run_name="killed", update_size=1, activations=1)
+        probe = Probe(model, opt, run_dir=sys.argv[1], run_name="killed", grad_norm=1, update_size=1, activations=1)
         step = 0
         while True:
             opt.zero_grad(); model(torch.randn(4, 8)).pow(2).mean().backward(); opt.step()

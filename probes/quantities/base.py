@@ -75,6 +75,11 @@ def fused_norms(tensors: Sequence[torch.Tensor]) -> list[float]:
             norms = [torch.linalg.vector_norm(t, dtype=acc) for t in group]
         for i, v in zip(idx, torch.stack(norms).double().cpu().tolist()):
             out[i] = v
+    # float32 squares underflow below ~1e-19: a vanishing gradient would read as exactly 0. Those few
+    # are recomputed in float64 (rare, so cheap).
+    for i, v in enumerate(out):
+        if v < 1e-18 and tensors[i].dtype != torch.float64 and not tensors[i].is_sparse:
+            out[i] = torch.linalg.vector_norm(tensors[i], dtype=torch.float64).item()
     return out
 
 

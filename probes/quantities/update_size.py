@@ -36,12 +36,13 @@ class UpdateSize(Quantity):
         if not idx:
             return
         params = [ctx.params[i] for i in idx]
+        snaps = [self._snap.pop(i) for i in idx]
         with torch.no_grad():
-            deltas = torch._foreach_sub(params, [self._snap.pop(i) for i in idx])
-        for i, d, w in zip(idx, fused_norms(deltas), fused_norms(params)):
+            torch._foreach_sub_(snaps, params)      # in place: the snapshot becomes -ΔW (no second copy)
+        for i, d, w in zip(idx, fused_norms(snaps), fused_norms(params)):
             self._delta[i], self._weight[i] = d, w
             self._bad[i] = 0 if math.isfinite(w) else count_nonfinite(ctx.params[i])
-        del deltas
+        del snaps
 
     def step_end(self, ctx):
         if ctx.manual:

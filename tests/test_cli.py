@@ -1,0 +1,386 @@
+"""End-to-end tests of the command line: `python -m probes check|report` in a real subprocess.
+
+Every check starts a worker process that imports torch, so each run costs a few seconds: runs are shared
+where that is natural (a module-scoped pair of runs feeds the JSON and report tests) and use few steps.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = Path(__file__).resolve().parent / "fixtures" / "model_files"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+PUBLIC_KEYS = {"model", "device", "steps", "run_dir", "error", "findings"}
+FINDING_KEYS = {"code", "severity", "title", "detail", "module", "location", "evidence", "fix"}
+SEVERITIES = {"error", "warning", "info"}
+
+
+@dataclass
+class Run:
+    args: list[str]
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def json(self) -> dict:
+        """The one JSON object that --json prints (and nothing else on stdout)."""
+        try:
+            return json.loads(self.stdout)
+        except json.JSONDecodeError as e:
+            raise AssertionError(f"stdout is not one JSON object ({e}):\n{self.stdout}\nstderr:\n{self.stderr}")
+
+    def __str__(self) -> str:
+        return f"probes {' '.join(self.args)} -> exit {self.code}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+
+
+def probes(*args, env: dict | None = None, timeout: float = 240) -> Run:
+    """Run `python -m probes ARGS` from the repository root, as a user would."""
+    args = [str(a) for a in args]
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "probes", *args], cwd=REPO, capture_output=True, text=True,
+                          encoding="utf-8", errors="replace", timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    return Run(args, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
+
+
+def model(name: str) -> Path:
+    path = MODELS / name
+    assert path.exists(), path
+    return path
+
+
+def line_of(name: str, snippet: str) -> int:
+    """The line number of the one fixture line containing `snippet`."""
+    hits = [i for i, text in enumerate(model(name).read_text().splitlines(), 1) if snippet in text]
+    assert len(hits) == 1, f"{snippet!r} is on lines {hits} of {name}"
+    return hits[0]
+
+
+def read_run(run_dir: str):
+    """(meta, scalars frame, step count, last tree) of a run log, read with the public RunReader."""
+    from probes.runlog import RunReader     # plain data: no torch in the test process
+    with RunReader(run_dir) as reader:
+        return reader.meta(), reader.scalars(), reader.step_count(), reader.tree()
+
+
+def assert_public_shape(result: dict) -> None:
+    assert set(result) == PUBLIC_KEYS, result
+    assert isinstance(result["findings"], list)
+    for f in result["findings"]:
+        assert set(f) == FINDING_KEYS, f
+        assert f["severity"] in SEVERITIES, f
+        assert isinstance(f["evidence"], dict), f
+
+
+def assert_short_failure(run: Run, *expected: str) -> None:
+    """Exit 2 with a few lines that contain every expected piece and no traceback."""
+    assert run.code == 2, run
+    assert "Traceback" not in run.output, run
+    lines = [line for line in run.output.splitlines() if line.strip()]
+    assert 1 <= len(lines) <= 5, run
+    for piece in expected:
+        assert piece in run.output, f"{piece!r} not in the output of {run}"
+
+
+# -- 1. faults: exit 2, a short message naming the file and the user's line ------------------------------
+FAULTS = {
+    "syntax-error": ("syntax_error.py", [], lambda: [f"syntax_error.py:{line_of('syntax_error.py', 'nn.Linear(4, 2')}",
+                                                     "syntax error"]),
+    "missing-package": ("missing_import.py", [], lambda: [
+        f"missing_import.py:{line_of('missing_import.py', 'import forgescope_no_such_package_xyz')}",
+        "No module named 'forgescope_no_such_package_xyz'"]),
+    "no-model": ("no_model.py", [], lambda: ["no_model.py", "no model found", "build_model()"]),
+    "constructor-raises": ("ctor_raises.py", [], lambda: [
+        f"ctor_raises.py:{line_of('ctor_raises.py', 'raise ValueError')} in __init__",
+        "ValueError: hidden size must be even"]),
+    "shape-mismatch": ("bad_shape.py", [], lambda: [
+        "bad_shape.py:13 in forward: mat1 and mat2 shapes cannot be multiplied (8x32 and 64x4); "
+        "module b (Linear 64→4) received input of shape (8, 32)"]),
+    "os-abort": ("aborts.py", [], lambda: [f"aborts.py:{line_of('aborts.py', 'os.abort()')} in forward",
+                                           "SIGABRT"]),
+    "sys-exit-at-import": ("exit_at_import.py", [], lambda: [
+        f"exit_at_import.py:{line_of('exit_at_import.py', 'sys.exit(3)')}", "sys.exit(3)", "imported"]),
+    "os-exit-in-forward": ("os_exit_in_forward.py", [], lambda: [
+        f"os_exit_in_forward.py:{line_of('os_exit_in_forward.py', 'os._exit(0)')} in forward", "os._exit(0)"]),
+    "not-python": ("notes.txt", [], lambda: ["notes.txt", "not a Python file"]),
+    "make-batch-not-a-pair": ("make_batch_not_a_pair.py", [], lambda: [
+        f"make_batch_not_a_pair.py:{line_of('make_batch_not_a_pair.py', 'def make_batch')}: make_batch(8) must "
+        f"give (inputs, targets), got Tensor"]),
+    "forward-returns-none": ("forward_returns_none.py", [], lambda: [
+        f"forward_returns_none.py:{line_of('forward_returns_none.py', 'def forward')}: forward returned None"]),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_fault_gives_exit_2_and_a_short_message(fault, tmp_path):
+    name, extra, expected = FAULTS[fault]
+    run = probes("check", model(name), "--steps", "2", "--run-dir", tmp_path / "runs", *extra)
+    assert_short_failure(run, *expected())
+
+
+def test_endless_loop_is_stopped_at_the_timeout(tmp_path):
+    # one step is recorded, then forward spins: the check stops it, names the line, and the run log says so
+    runs = tmp_path / "runs"
+    run = probes("check", model("infinite_loop.py"), "--steps", "3", "--run-dir", runs, "--timeout", "12")
+    line = line_of("infinite_loop.py", "while self.calls > 1")
+    assert_short_failure(run, f"infinite_loop.py:{line} in forward", "still running after 12 s", "stopped",
+                         "model Spins", "1 training step")
+    assert run.seconds < 12 + 20, f"the check ran {run.seconds:.0f} s despite --timeout 12"
+    report = probes("report", runs, "--json")
+    assert report.code == 2, report
+    result = report.json()
+    assert result["model"] == "Spins" and result["steps"] == 1
+    assert f"infinite_loop.py:{line} in forward: still running" in result["error"]
+
+
+def test_shape_mismatch_line_is_the_offending_line():
+    # the exact line asserted above is the call of layer b in forward
+    assert line_of("bad_shape.py", "return self.b(h)") == 13
+    assert line_of("bad_shape.py", "nn.Linear(64, 4)") == 9
+
+
+def test_missing_path(tmp_path):
+    missing = tmp_path / "nope" / "model.py"
+    run = probes("check", missing, "--run-dir", tmp_path / "runs")
+    assert_short_failure(run, str(missing), "no such file")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_sys_exit_in_forward_json(tmp_path):
+    run = probes("check", model("exit_in_forward.py"), "--steps", "2", "--run-dir", tmp_path / "runs", "--json")
+    assert run.code == 2, run
+    result = run.json()
+    assert_public_shape(result)
+    assert result["model"] == "Quits"
+    assert result["findings"] == []
+    line = line_of("exit_in_forward.py", "sys.exit(3)")
+    assert f"exit_in_forward.py:{line} in forward" in result["error"]
+    assert "sys.exit(3)" in result["error"]
+    assert "Traceback" not in run.output and "\n" not in result["error"]
+
+
+def test_finished_worker_that_cannot_exit_still_gives_its_result(tmp_path):
+    # a non-daemon thread keeps the worker alive after it wrote its result: the check must not wait for
+    # --timeout and then throw the result away
+    run = probes("check", model("lingering_thread.py"), "--steps", "2", "--run-dir", tmp_path / "runs",
+                 "--timeout", "45", "--json")
+    assert run.code == 0, run
+    result = run.json()
+    assert result["error"] is None and result["model"] == "Fine" and result["steps"] == 2
+    assert run.seconds < 40, f"took {run.seconds:.0f} s: waited for the timeout"
+
+
+# -- 2. missing super().__init__() ----------------------------------------------------------------
+@pytest.mark.parametrize("name, cls", [("layer_before_super.py", "Early"), ("never_super.py", "NoSuper")])
+def test_missing_super_init_is_a_finding(name, cls, tmp_path):
+    run = probes("check", model(name), "--steps", "2", "--run-dir", tmp_path / "runs", "--json")
+    assert run.code == 1, run
+    result = run.json()
+    assert_public_shape(result)
+    assert result["error"] is None
+    assert result["model"] == cls
+    found = [f for f in result["findings"] if f["code"] == "missing-super-init"]
+    assert len(found) == 1, result["findings"]
+    init_line = line_of(name, "def __init__")
+    assert found[0]["severity"] == "error"
+    assert found[0]["location"].endswith(f"{name}:{init_line}"), found[0]
+    assert cls in found[0]["title"]
+
+
+# -- 3. JSON shape, exit codes, and 6. report ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """A clean model, then a model with a plain list of layers, checked into one folder of runs."""
+    runs = tmp_path_factory.mktemp("runs")
+    clean = probes("check", model("clean.py"), "--steps", "3", "--run-dir", runs, "--json")
+    time.sleep(0.05)     # the second run.db is written later, so it is the newest
+    plain = probes("check", model("plain_list.py"), "--steps", "3", "--run-dir", runs, "--json")
+    return runs, clean, plain
+
+
+def test_json_clean_model(two_runs):
+    _, clean, _ = two_runs
+    assert clean.code == 0, clean
+    result = clean.json()
+    assert_public_shape(result)
+    assert result["error"] is None
+    assert result["model"] == "Clean"
+    assert result["device"] == "cpu"
+    assert result["steps"] == 3
+    assert not [f for f in result["findings"] if f["severity"] == "error"]
+    assert (Path(result["run_dir"]) / "run.db").is_file()
+
+
+def test_json_plain_list_of_layers(two_runs):
+    _, _, plain = two_runs
+    assert plain.code == 1, plain
+    result = plain.json()
+    assert_public_shape(result)
+    assert result["error"] is None and result["steps"] == 3
+    found = [f for f in result["findings"] if f["code"] == "unregistered-module"]
+    assert len(found) == 1, result["findings"]
+    assert found[0]["severity"] == "error"
+    assert found[0]["location"].endswith(f"plain_list.py:{line_of('plain_list.py', 'self.layers = [')}")
+    assert found[0]["evidence"]["count"] == 2
+
+
+@pytest.mark.parametrize("which", [1, 2])
+def test_report_agrees_with_check(two_runs, which):
+    checked = two_runs[which]
+    result = checked.json()
+    run = probes("report", result["run_dir"], "--json")
+    assert run.code == checked.code, run
+    report = run.json()
+    assert_public_shape(report)
+    assert report["steps"] == result["steps"] == 3
+    assert report["model"] == result["model"]
+    assert report["run_dir"] == result["run_dir"]
+    assert sorted(f["code"] for f in report["findings"]) == sorted(f["code"] for f in result["findings"])
+
+
+def test_report_folder_picks_the_newest_run(two_runs):
+    runs, _, plain = two_runs
+    run = probes("report", runs, "--json")
+    assert run.code == 1, run
+    report = run.json()
+    assert report["run_dir"] == plain.json()["run_dir"]
+    assert report["model"] == "PlainList"
+    text = probes("report", runs)            # the same in text form
+    assert text.code == 1 and "unregistered-module" in text.stdout and "PlainList" in text.stdout, text
+
+
+def test_report_on_a_missing_directory(tmp_path):
+    missing = tmp_path / "no-runs-here"
+    assert_short_failure(probes("report", missing), str(missing))
+
+
+def test_report_on_a_corrupt_run_log(tmp_path):
+    db = tmp_path / "broken-run" / "run.db"
+    db.parent.mkdir()
+    db.write_bytes(b"this is not an SQLite database \x00\xff\xfe" * 64)
+    for target in (db.parent, tmp_path):            # the run itself, and a folder holding it
+        assert_short_failure(probes("report", target), str(db))
+    run = probes("report", db.parent, "--json")
+    assert run.code == 2
+    result = run.json()
+    assert_public_shape(result)
+    assert str(db) in result["error"]
+
+
+# -- 4. model selection ------------------------------------------------------------------------------
+def test_several_models_need_a_choice(tmp_path):
+    runs = tmp_path / "runs"
+    run = probes("check", model("two_models.py"), "--steps", "2", "--run-dir", runs)
+    assert_short_failure(run, "two_models.py", "Small", "Big", "--model")
+
+    picked = probes("check", model("two_models.py"), "--model", "Big", "--steps", "2", "--run-dir", runs, "--json")
+    assert picked.code == 0, picked
+    assert picked.json()["model"] == "Big" and picked.json()["steps"] == 2
+
+    unknown = probes("check", model("two_models.py"), "--model", "Huge", "--steps", "2", "--run-dir", runs)
+    assert_short_failure(unknown, "--model Huge", "Small", "Big")
+
+
+def test_build_model_is_preferred(tmp_path):
+    run = probes("check", model("build_model_preferred.py"), "--steps", "2", "--run-dir", tmp_path, "--json")
+    assert run.code == 0, run
+    result = run.json()
+    assert result["model"] == "Big"
+    _, _, _, tree = read_run(result["run_dir"])
+    shapes = {t["name"]: t["shape"] for t in tree["tensors"]}
+    assert shapes["fc1.weight"] == [8, 8]          # Big(width=8) from build_model(), not Big()
+
+
+# -- 5. the model file's own hooks ----------------------------------------------------------------
+def test_make_batch_loss_fn_make_optimizer(tmp_path):
+    run = probes("check", model("hook_make_batch.py"), "--steps", "3", "--batch-size", "4",
+                 "--run-dir", tmp_path, "--json")
+    assert run.code == 0, run
+    result = run.json()
+    assert result["error"] is None and result["steps"] == 3
+    meta, scalars, steps, _ = read_run(result["run_dir"])
+    assert steps == 3
+    assert meta["optimizers"][0]["class"] == "SGD"
+    assert meta["optimizers"][0]["param_groups"][0]["lr"] == 0.01
+    assert (scalars["loss"] >= 1000).all(), scalars["loss"]        # loss_fn's loss, not the default
+
+
+def test_make_loader(tmp_path):
+    # 12 samples in batches of 4: 5 steps need a second epoch
+    run = probes("check", model("hook_make_loader.py"), "--steps", "5", "--run-dir", tmp_path, "--json")
+    assert run.code == 0, run
+    result = run.json()
+    assert result["error"] is None and result["steps"] == 5
+    meta, scalars, steps, _ = read_run(result["run_dir"])
+    assert steps == 5
+    assert "data_wait_s" in scalars.columns
+    assert scalars["data_wait_s"].notna().all() and (scalars["data_wait_s"] >= 0).all()
+    assert meta["loader"]["class"] == "DataLoader" and meta["loader"]["batch_size"] == 4
+    assert scalars["loss"].notna().all()
+
+
+def test_train_step_and_eval_step(tmp_path):
+    marker = tmp_path / "eval-step-ran.txt"
+    run = probes("check", model("hook_train_eval_step.py"), "--steps", "3", "--run-dir", tmp_path / "runs",
+                 "--json", env={"FORGESCOPE_TEST_MARKER": str(marker)})
+    assert run.code == 0, run
+    result = run.json()
+    assert result["error"] is None and result["steps"] == 3
+    _, scalars, steps, _ = read_run(result["run_dir"])
+    assert steps == 3
+    assert scalars["loss"].notna().any(), scalars
+    assert marker.is_file(), "eval_step was not called"
+    assert marker.read_text().startswith("eval_step") and "batch=(8, 3)" in marker.read_text()
+
+
+@pytest.mark.parametrize("name, cls", [
+    ("dict_inputs.py", "TwoTower"),         # make_batch gives a dict: model(**inputs)
+    ("tuple_inputs.py", "Pair"),            # make_batch gives a tuple: model(*inputs)
+    ("lazy_model.py", "Lazy"),              # LazyLinear materialised before the optimizer
+    ("embedding_model.py", "TinyLM"),       # inferred integer tokens
+    ("conv_model.py", "SmallCNN"),          # inferred (B, 3, 32, 32) images
+])
+def test_inputs_of_every_kind(name, cls, tmp_path):
+    run = probes("check", model(name), "--steps", "2", "--run-dir", tmp_path, "--json")
+    assert run.code == 0, run
+    result = run.json()
+    assert result["error"] is None, result["error"]
+    assert result["model"] == cls and result["steps"] == 2
+    _, scalars, steps, tree = read_run(result["run_dir"])
+    assert steps == 2
+    losses = scalars["loss"].tolist()
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses), losses
+    if cls == "Lazy":
+        shapes = {t["name"]: t["shape"] for t in tree["tensors"]}
+        assert shapes["body.weight"] == [16, 10]
+
+
+# -- 7. bad arguments -----------------------------------------------------------------------------
+@pytest.mark.parametrize("args, says", [
+    (["--steps", "0", "m.py"], "--steps: must be at least 1"),
+    (["--steps", "abc", "m.py"], "--steps: expected a whole number, got 'abc'"),
+    (["--device", "tpu", "m.py"], "--device: invalid choice: 'tpu'"),
+    ([], "the following arguments are required: MODEL_FILE"),
+])
+def test_bad_arguments(args, says):
+    run = probes("check", *args)
+    assert run.code == 2, run
+    assert says in run.stderr, run
+    assert "usage:" in run.stderr and run.stdout == ""
+    assert "Traceback" not in run.output

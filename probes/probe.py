@@ -11,6 +11,7 @@ recording and lets training go on.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -273,7 +274,6 @@ class Probe:
     # -- the registration tree --------------------------------------------------------------------
     def _refresh_tree(self, step: int | None) -> None:
         """Re-take the tree; store it (and run the tree checks) only when it changed."""
-        import json
         self._tree_dirty = False
         tree = snapshot(self.model, self.optimizers)
         modules = [(path, mod) for path, mod in named_modules(self.model)]

@@ -18,8 +18,14 @@ class UpdateSize(Quantity):
 
     name = "update_size"
 
-    def step_start(self, ctx):
+    def __init__(self, schedule):
+        super().__init__(schedule)
         self._snap: dict[int, torch.Tensor] = {}
+
+    def step_start(self, ctx):
+        self._snap = {}
+        if not self.due(ctx.step):
+            return
         n = len(ctx.params)
         self._delta, self._weight, self._bad = [math.nan] * n, [math.nan] * n, [math.nan] * n
         if ctx.manual:

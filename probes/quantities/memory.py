@@ -1,10 +1,27 @@
 """Process and accelerator memory, every step on every device (CPU users see RSS)."""
 from __future__ import annotations
 
+import os
+
 import psutil
 import torch
 
 from .base import Quantity
+
+
+def _statm_rss(page=os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096) -> int:
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * page
+
+
+def _rss_reader():
+    """A function returning the process RSS in bytes: /proc/self/statm on Linux (~6 µs), else psutil (~20 µs)."""
+    try:
+        _statm_rss()
+        return _statm_rss
+    except (OSError, ValueError, IndexError):
+        process = psutil.Process()
+        return lambda: process.memory_info().rss
 
 
 class Memory(Quantity):
@@ -12,12 +29,12 @@ class Memory(Quantity):
 
     def __init__(self, schedule, device_types=()):
         super().__init__(schedule)
-        self._process = psutil.Process()
+        self._rss = _rss_reader()
         self._cuda = "cuda" in device_types and torch.cuda.is_available()
         self._mps = "mps" in device_types and hasattr(torch, "mps") and torch.backends.mps.is_available()
 
     def step_end(self, ctx):
-        scalars = {"mem.rss_bytes": float(self._process.memory_info().rss)}
+        scalars = {"mem.rss_bytes": float(self._rss())}
         if self._cuda:
             scalars["mem.cuda_allocated_bytes"] = float(torch.cuda.memory_allocated())
             scalars["mem.cuda_reserved_bytes"] = float(torch.cuda.memory_reserved())

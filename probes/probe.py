@@ -27,13 +27,14 @@ from torch import nn
 from torch.nn.modules import module as nn_module
 
 from . import _loss_capture
-from .checks import check_tree
+from .checks import RunData, WatchContext, check_run, check_tree
 from .findings import Finding
 from .loader import WrappedLoader, loader_settings
 from .quantities import Activations, GradNorm, Memory, Quantity, StepContext, UpdateSize
-from .runlog import DB_NAME, RunWriter
-from .schedules import as_schedule, describe
+from .runlog import DB_NAME, RunReader, RunWriter
+from .schedules import as_schedule, describe, first
 from .tree import class_location, named_modules, snapshot
+from .watchers import WATCHERS
 
 # Defaults chosen to keep a Probe under 1.05x step time (see benchmarks/overhead.py and the README).
 # Measured on CPU (benchmarks/overhead.py --profile): one fused pass over every gradient costs 4-9% of a
@@ -45,6 +46,7 @@ DEFAULTS = {
     "activations": 25,     # forward hooks on every module, attached only for due steps
     "memory": 1,           # RSS / CUDA counters: microseconds
     "tree": 100,           # re-check the registration tree (it is also re-taken on every structural change)
+    "diagnose": first(3, then_every=1000),   # steps on which costly runtime detectors may run
 }
 
 
@@ -59,14 +61,15 @@ class Probe:
                  run_dir: str | os.PathLike = "runs", *, run_name: str | None = None,
                  grad_norm=DEFAULTS["grad_norm"], update_size=DEFAULTS["update_size"],
                  activations=DEFAULTS["activations"], memory=DEFAULTS["memory"], tree=DEFAULTS["tree"],
-                 capture_loss: bool = True, meta: dict | None = None):
+                 diagnose=DEFAULTS["diagnose"], capture_loss: bool = True, meta: dict | None = None):
         # validate everything before touching the model: a bad setting fails here, not at step 10,000
         if not isinstance(model, nn.Module):
             raise TypeError(f"Probe(model=...): expected an nn.Module, got {type(model).__name__}")
         self.optimizers: list[torch.optim.Optimizer] = _as_optimizers(optimizer)
         self._schedules = {name: as_schedule(name, value) for name, value in
                            (("grad_norm", grad_norm), ("update_size", update_size),
-                            ("activations", activations), ("memory", memory), ("tree", tree))}
+                            ("activations", activations), ("memory", memory), ("tree", tree),
+                            ("diagnose", diagnose))}
         if run_name is not None and (not run_name or os.sep in run_name or run_name in (".", "..")):
             raise ValueError(f"Probe(run_name={run_name!r}): a run name is one directory name")
 
@@ -77,6 +80,8 @@ class Probe:
         self.run_path: Path | None = None
         self._capture_loss = capture_loss
         self._handles: list = []
+        self.watchers = []
+        self._module_names: dict[int, str] = {}
         self._writer: RunWriter | None = None
         self._closed = False
         self._recording = False
@@ -140,6 +145,8 @@ class Probe:
             self._guarded(self._end_step)       # an unfinished multi-optimizer step
         self._recording = False
         self._detach()
+        if self._writer is not None and self.error is None:
+            self._guarded(self._check_run)
         if self._writer is not None:
             try:
                 self._writer.set_meta(status="failed" if error else "finished", ended=time.time(),
@@ -186,6 +193,14 @@ class Probe:
         self._handles += [nn_module.register_module_module_registration_hook(self._on_register),
                           nn_module.register_module_parameter_registration_hook(self._on_register),
                           nn_module.register_module_buffer_registration_hook(self._on_register)]
+        context = WatchContext(model=self.model, optimizers=self.optimizers,
+                               module_name=lambda m: self._module_names.get(id(m)),
+                               emit=lambda f: self._guarded(self._add_findings, [f], self.step_count),
+                               diagnose=self._schedules["diagnose"])
+        for cls in WATCHERS:
+            watcher = cls()
+            self.watchers.append(watcher)
+            watcher.attach(context)
         if self._capture_loss:
             _loss_capture.add(self._on_backward)
             # with several Probes in one process, a loss belongs to the Probe whose model ran forward
@@ -198,6 +213,8 @@ class Probe:
         self._handles = []
         for q in self.quantities:
             q.close()
+        for w in self.watchers:
+            w.detach()
         _loss_capture.remove(self._on_backward)
 
     # -- the step ---------------------------------------------------------------------------------
@@ -236,6 +253,8 @@ class Probe:
         self._due = [q for q in self.quantities if q.due(step)]
         for q in self.quantities:
             q.step_start(self._ctx)
+        for w in self.watchers:
+            w.step_start(step)
 
     def _end_step(self) -> None:
         step = self.step_count
@@ -247,6 +266,8 @@ class Probe:
         for name, value in self._logged.items():
             if name != "loss":
                 scalars[name] = _to_float(value)
+        for w in self.watchers:
+            w.step_end(step)
         vectors = {}
         for q in self._due:
             for series, value in q.step_end(self._ctx).items():
@@ -278,6 +299,7 @@ class Probe:
         tree = snapshot(self.model, self.optimizers)
         modules = [(path, mod) for path, mod in named_modules(self.model)]
         self._module_ids = {id(m) for _, m in modules}
+        self._module_names = {id(m): path for path, m in modules}
         names, params, seen = [], [], set()
         for path, mod in modules:
             if "_parameters" not in vars(mod):
@@ -309,6 +331,12 @@ class Probe:
             self.findings.append(f)
         if new:
             self._writer.write_findings(step, [f.to_dict() for f in new])
+
+    def _check_run(self) -> None:
+        """The run checks over everything recorded, once, when the run ends."""
+        with RunReader(self.run_path) as reader:
+            found = check_run(RunData.from_reader(reader))
+        self._add_findings(found, None)
 
     def add_findings(self, findings: Iterable[Finding]) -> None:
         """Record findings made outside the Probe (the check worker's own diagnoses)."""

@@ -5,7 +5,20 @@ import math
 from pathlib import Path
 from typing import Any
 
+from .checks import RunData, check_run
 from .runlog import DB_NAME, RunLogError, RunReader, list_runs
+
+
+def merge_findings(*groups: list[dict]) -> list[dict]:
+    """Findings from several sources, each said once (same code, module, location and title)."""
+    seen, merged = set(), []
+    for group in groups:
+        for f in group:
+            key = (f["code"], f.get("module"), f.get("location"), f.get("title"))
+            if key not in seen:
+                seen.add(key)
+                merged.append(f)
+    return merged
 
 
 def resolve_run(run_dir: str | Path) -> Path:
@@ -28,10 +41,11 @@ def report_run(run_dir: str | Path) -> dict[str, Any]:
     try:
         path = resolve_run(run_dir)
         with RunReader(path) as reader:
-            meta = reader.meta()
-            scalars = reader.scalars()
-            findings = reader.findings()
+            data = RunData.from_reader(reader)
             steps = reader.step_count()
+            # a run still being written has not run its checks yet: run them now, report each finding once
+            findings = merge_findings(data.findings, [f.to_dict() for f in check_run(data)])
+            meta, scalars = data.meta, data.scalars
     except RunLogError as e:
         return {**base, "error": str(e)}
     loss = None

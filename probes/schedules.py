@@ -18,6 +18,19 @@ def every(n: int, offset: int = 0) -> Schedule:
     return due
 
 
+def first(n: int, then_every: int = 0) -> Schedule:
+    """Due on steps 0 .. n-1, then every `then_every` steps (never again if 0)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"first(n={n!r}): n must be a whole number of steps >= 0")
+    later = every(then_every) if then_every else never
+
+    def due(step: int) -> bool:
+        return step < n or later(step)
+
+    due.describe = f"steps 0-{n - 1}" + (f", then every {then_every} steps" if then_every else "")
+    return due
+
+
 def never(step: int) -> bool:
     return False
 
@@ -42,6 +55,8 @@ def as_schedule(name: str, value) -> Schedule:
 
 
 def describe(schedule: Schedule) -> str:
+    if hasattr(schedule, "describe"):
+        return schedule.describe
     n = getattr(schedule, "every", None)
     if n is None:
         return "custom"

@@ -197,7 +197,7 @@ class Check:
 
         from .probe import Probe
         self.probe = Probe(model, optimizer, run_dir=cfg.get("run_dir", "runs"), run_name=cfg.get("run_name"),
-                           grad_norm=1, update_size=1, activations=1, memory=1, tree=1,
+                           grad_norm=1, update_size=1, activations=1, memory=1, tree=1, diagnose=1,
                            meta={"source": "check", "model_file": str(self.path.resolve())})
         self.result["run_dir"] = str(self.probe.run_path) if self.probe.run_path else None
         if cfg.get("run_file") and self.result["run_dir"]:

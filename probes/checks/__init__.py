@@ -1,18 +1,31 @@
-"""Detectors: each reads plain data (a registration tree, recorded statistics) and returns Findings.
+"""Detectors: they turn what a run shows into Findings (see base.py for the two shapes).
 
-A detector is a function `(tree) -> list[Finding]` registered in TREE_CHECKS; the Probe runs them on each
-new tree snapshot. Detectors never touch tensors or modules, so `report` can run them on a saved log.
+TREE_CHECKS run on each new registration tree (at attach, and whenever the structure changes).
+RUN_CHECKS run over the whole run log when a Probe closes, and again in `report`.
+The runtime detectors (Watchers) live in probes/watchers: they need torch, these do not.
 """
 from __future__ import annotations
 
 from ..findings import Finding
+from .base import RunData, Watcher, WatchContext
 from .registration import missing_super_init, unregistered_modules, unregistered_parameters
 
 TREE_CHECKS = (unregistered_modules, unregistered_parameters, missing_super_init)
+RUN_CHECKS: tuple = ()
+
+__all__ = ["RUN_CHECKS", "TREE_CHECKS", "RunData", "WatchContext", "Watcher", "check_run",
+           "check_tree"]
 
 
 def check_tree(tree: dict) -> list[Finding]:
     found: list[Finding] = []
     for check in TREE_CHECKS:
         found.extend(check(tree))
+    return found
+
+
+def check_run(data: RunData) -> list[Finding]:
+    found: list[Finding] = []
+    for check in RUN_CHECKS:
+        found.extend(check(data))
     return found

@@ -1,0 +1,75 @@
+"""The two shapes a detector takes.
+
+* A run check is a pure function `(RunData) -> list[Finding]` over what the run log holds (scalars,
+  per-parameter/per-module series, the registration tree, meta). It runs when a Probe closes and again in
+  `report` (also on a run still being written), so it never touches tensors or modules.
+* A Watcher is a runtime detector: it attaches to the live model (hooks it owns and always removes),
+  sees what the log cannot (a layer built inside forward, a direct model.forward(x) call, validation in
+  training mode) and emits Findings as soon as it knows. Watchers must keep the Probe within its overhead
+  budget: cheap hooks always, anything costly only on the steps `diagnose(step)` says.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pandas as pd
+
+from ..findings import Finding
+
+
+@dataclass
+class RunData:
+    """What a run check may read: plain data, loaded once from a run log."""
+    meta: dict[str, Any]
+    tree: dict[str, Any] | None
+    scalars: pd.DataFrame                     # index step; columns loss, step_time_s, data_wait_s, mem.*, ...
+    series: Callable[[str], pd.DataFrame]     # series("grad_norm") -> step x parameter name
+    findings: list[dict] = field(default_factory=list)   # findings already logged (runtime watchers)
+
+    @classmethod
+    def from_reader(cls, reader) -> "RunData":
+        cache: dict[str, pd.DataFrame] = {}
+
+        def series(name: str) -> pd.DataFrame:
+            if name not in cache:
+                cache[name] = reader.series(name)
+            return cache[name]
+
+        return cls(meta=reader.meta(), tree=reader.tree(), scalars=reader.scalars(), series=series,
+                   findings=reader.findings())
+
+
+@dataclass
+class WatchContext:
+    """What a Watcher is given when it attaches."""
+    model: Any                                 # the nn.Module
+    optimizers: list                           # torch optimizers (may be empty)
+    module_name: Callable[[Any], str | None]   # module -> dotted path in the model, None if not in it
+    emit: Callable[[Finding], None]            # report a finding (deduplicated by the Probe)
+    diagnose: Callable[[int], bool]            # steps on which costly checks may run
+
+
+class Watcher:
+    """A runtime detector. Subclasses override what they need; every hook they add goes in self.handles."""
+
+    code = "watcher"
+
+    def __init__(self):
+        self.handles: list = []
+        self.ctx: WatchContext | None = None
+
+    def attach(self, ctx: WatchContext) -> None:
+        self.ctx = ctx
+
+    def step_start(self, step: int) -> None:
+        """The previous step ended (or the Probe attached); `step` is the one about to run."""
+
+    def step_end(self, step: int) -> None:
+        """Step `step` is complete (its optimizer step has run, gradients are still there)."""
+
+    def detach(self) -> None:
+        """Remove every hook; leave the model exactly as it was. Safe to call twice."""
+        for h in self.handles:
+            h.remove()
+        self.handles = []

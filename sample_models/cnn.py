@@ -1,4 +1,7 @@
-"""Clean reference: a small CNN on 3x32x32 images (three conv + BatchNorm + ReLU blocks)."""
+"""Clean reference: a small CNN on 3x32x32 images (three conv + BatchNorm + ReLU blocks).
+
+Finds: nothing
+"""
 import torch
 from torch import nn
 

@@ -2,6 +2,8 @@
 
 PyTorch refuses with "cannot assign module before Module.__init__() call" — the check names the class
 and the line instead. Fixed twin: missing_super_init_fixed.py.
+
+Finds: missing-super-init
 """
 import torch
 from torch import nn

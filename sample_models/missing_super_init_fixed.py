@@ -1,4 +1,7 @@
-"""Fixed twin of missing_super_init.py: super().__init__() comes first."""
+"""Fixed twin of missing_super_init.py: super().__init__() comes first.
+
+Finds: nothing
+"""
 import torch
 from torch import nn
 

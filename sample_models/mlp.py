@@ -1,4 +1,7 @@
-"""Clean reference: an MLP classifier with BatchNorm and Dropout (inputs inferred: 784 features)."""
+"""Clean reference: an MLP classifier with BatchNorm and Dropout (inputs inferred: 784 features).
+
+Finds: nothing
+"""
 import torch
 from torch import nn
 

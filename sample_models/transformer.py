@@ -1,4 +1,7 @@
-"""Clean reference: a small transformer language model on token ids (next-token logits per position)."""
+"""Clean reference: a small transformer language model on token ids (next-token logits per position).
+
+Finds: nothing
+"""
 import torch
 from torch import nn
 

@@ -1,6 +1,8 @@
 """Bug: hidden layers kept in a plain Python list. They run, but the optimizer never sees them.
 
 Fixed twin: unregistered_module_fixed.py (nn.ModuleList).
+
+Finds: unregistered-module
 """
 import torch
 from torch import nn

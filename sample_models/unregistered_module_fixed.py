@@ -1,5 +1,6 @@
 """Fixed twin of unregistered_module.py: the hidden layers are an nn.ModuleList, so they train.
 
+Finds: nothing
 """
 import torch
 from torch import nn

@@ -3,6 +3,8 @@
 Gradients reach them, but model.parameters() does not list them: the optimizer never updates them,
 .to(device) leaves them behind and state_dict() does not save them.
 Fixed twin: unregistered_parameter_fixed.py (nn.Parameter, nn.ParameterList).
+
+Finds: unregistered-parameter, unregistered-parameter
 """
 import torch
 from torch import nn

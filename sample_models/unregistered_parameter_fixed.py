@@ -1,4 +1,7 @@
-"""Fixed twin of unregistered_parameter.py: the scale is an nn.Parameter, the biases an nn.ParameterList."""
+"""Fixed twin of unregistered_parameter.py: the scale is an nn.Parameter, the biases an nn.ParameterList.
+
+Finds: nothing
+"""
 import torch
 from torch import nn
 

@@ -179,7 +179,7 @@ class Probe:
         self._writer.set_meta(
             model=type(self.model).__name__, model_location=class_location(type(self.model)),
             device=device, status="running", started=time.time(), pid=os.getpid(), host=socket.gethostname(),
-            torch=torch.__version__, python=sys.version.split()[0], argv=sys.argv[:8],
+            torch=torch.__version__, python=sys.version.split()[0], argv=sys.argv[:8], cpus=_cpu_count(),
             cadences={k: describe(s) for k, s in self._schedules.items()},
             optimizers=[_optimizer_info(o) for o in self.optimizers], **meta)
 
@@ -403,6 +403,14 @@ def _optimizer_info(opt: torch.optim.Optimizer) -> dict[str, Any]:
         groups.append({k: v for k, v in g.items()
                        if k != "params" and isinstance(v, (int, float, str, bool, type(None)))})
     return {"class": type(opt).__name__, "param_groups": groups}
+
+
+def _cpu_count() -> int | None:
+    """CPUs this process may use (its affinity mask, not the machine's count): bounds useful num_workers."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count()
 
 
 def _tensors(model: nn.Module):

@@ -25,8 +25,8 @@ from torch.nn.modules import module as nn_module
 from .checks.registration import missing_super_init_finding
 from .errors import UserCodeError, describe_failure, user_frame
 from .findings import Finding, location
-from .modelfile import (UserHooks, call_model, default_loss, first_output_tensor, infer_inputs, infer_targets,
-                        load_module, model_factory, resolve_device, split_batch, to_device)
+from .modelfile import (UserHooks, call_model, class_dim, default_loss, first_output_tensor, infer_inputs,
+                        infer_targets, load_module, model_factory, resolve_device, split_batch, to_device)
 from .tree import describe_module, init_location, is_initialised, named_modules
 
 
@@ -179,6 +179,7 @@ class Check:
         self.stage = "making a batch"
         inputs, targets = next(self._batches(hooks, model, device, loader=None))
 
+        meta = {"source": "check", "model_file": str(self.path.resolve())}
         if targets is None or _has_lazy(model):
             self.stage = "materialising lazy layers" if _has_lazy(model) else "running forward"
             out = self._dry_forward(model, inputs)
@@ -188,6 +189,8 @@ class Check:
                     raise UserCodeError(f"{self.path}: the model returned {type(out).__name__}, not a tensor: "
                                         f"define make_batch(batch_size) and loss_fn(outputs, targets)")
                 targets = infer_targets(t)
+                if not targets.is_floating_point() and not hooks.loss_fn and not hooks.train_step:
+                    meta["classes"] = int(t.shape[class_dim(t)])    # default cross-entropy over these classes
             self.tracker.name(model)
 
         self.stage = "building the optimizer"
@@ -198,7 +201,7 @@ class Check:
         from .probe import Probe
         self.probe = Probe(model, optimizer, run_dir=cfg.get("run_dir", "runs"), run_name=cfg.get("run_name"),
                            grad_norm=1, update_size=1, activations=1, memory=1, tree=1, diagnose=1,
-                           meta={"source": "check", "model_file": str(self.path.resolve())})
+                           meta=meta)
         self.result["run_dir"] = str(self.probe.run_path) if self.probe.run_path else None
         if cfg.get("run_file") and self.result["run_dir"]:
             Path(cfg["run_file"]).write_text(self.result["run_dir"])
@@ -284,10 +287,14 @@ class Check:
             raise UserCodeError(f"{where}: the loss is {shape}, not a scalar: reduce it "
                                 f"(e.g. .mean()) in loss_fn")
         self.stage = "running backward"
-        optimizer.zero_grad()
+        # make_optimizer may return several optimizers (a GAN's generator and discriminator)
+        optimizers = optimizer if isinstance(optimizer, (list, tuple)) else [optimizer]
+        for opt in optimizers:
+            opt.zero_grad()
         loss.backward()
         self.stage = "stepping the optimizer"
-        optimizer.step()
+        for opt in optimizers:
+            opt.step()
 
 
 def _def_location(fn, fallback=None) -> str:

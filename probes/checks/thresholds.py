@@ -1,1 +1,66 @@
 """Every threshold a detector uses, in one place, each with the reason for its value."""
+
+# -- training run checks (probes/checks/training.py, dynamics.py, resources.py) ---------------------------
+
+# weights-not-updating: a weight the optimizer holds, with a gradient, that did not move at all.
+NOT_UPDATING_MIN_STEPS = 3          # one zero update can be a skipped step (AMP's GradScaler skips on inf);
+                                    # three recorded steps in a row cannot
+NOT_UPDATING_MIN_GRAD = 1e-12       # a gradient this small may legitimately round to no change in float32
+
+# vanishing-gradients / exploding-gradients across depth: per-layer gradient norms (weights with 2+
+# dimensions, median over recorded steps) compared with the output layer's. Healthy nets stay within
+# ~10-100x of each other across depth; four orders of magnitude means early layers effectively do not
+# learn (vanishing) or receive updates that swamp their weights (exploding).
+VANISHING_DEPTH_RATIO = 1e-4        # a layer's norm below this fraction of the last layer's
+EXPLODING_DEPTH_RATIO = 1e4         # a layer's norm above this multiple of the last layer's
+# across steps: the total gradient norm (all parameters) growing this much from the first recorded steps
+# to the last. A clean run's gradient norm rises at most ~10x early on (Adam warm-up, a loss spike).
+EXPLODING_STEP_GROWTH = 1e3
+GRAD_MIN_STEPS = 3                  # recorded steps needed before gradient dynamics say anything
+
+# update-ratio: ||dW|| / ||W|| per weight matrix, median over recorded steps. The usual value is ~1e-3
+# (Karpathy, "A Recipe for Training Neural Networks"). Adam's first steps move every element by ~lr, so a
+# wide layer at lr=1e-3 legitimately reads ~0.05-0.1: "too high" starts well above that.
+UPDATE_RATIO_HIGH = 0.3             # each step rewrites a third of the weight: the lr is far too high
+UPDATE_RATIO_LOW = 1e-6             # a thousand times below the usual: the weights barely move
+UPDATE_RATIO_MIN_FRACTION = 0.5     # "many layers": at least half of the weight matrices with data
+UPDATE_RATIO_MIN_STEPS = 2          # recorded steps per parameter before its median counts
+
+# memory-growth: a robust (Theil-Sen) slope of memory over the last steps. RSS on CPU is coarse (allocator
+# arenas, page granularity, one-off caches), so it needs a clear slope, a large total and growth in both
+# halves of the window (a one-time jump, e.g. optimizer state allocated, is not a leak).
+MEMORY_SKIP_STEPS = 1               # step 0 allocates optimizer state, autograd buffers, caches
+MEMORY_MIN_STEPS = 4                # points in the window, after the skipped steps
+MEMORY_WINDOW = 200                 # fit over the last N steps: a leak is a steady state, not the start
+MEMORY_RSS_SLOPE = 1 << 20          # bytes/step (1 MiB): below this RSS noise dominates short runs
+MEMORY_RSS_FLOOR = 32 << 20         # total fitted growth over the window (32 MiB) before we call it a leak
+MEMORY_CUDA_SLOPE = 256 << 10       # bytes/step: CUDA's allocated counter is exact, so a smaller slope is real
+MEMORY_CUDA_FLOOR = 16 << 20        # total fitted growth over the window (16 MiB)
+
+# dataloader-stall: share of each step spent waiting for the next batch (data_wait_s / step_time_s).
+DATA_WAIT_SHARE = 0.5               # half the step idle waiting for data: the loader is the bottleneck
+DATA_WAIT_MIN_S = 0.002             # median wait per step; microsecond waits on a toy step are not worth fixing
+DATA_WAIT_MIN_STEPS = 3             # steps after the first (worker start-up is not a stall)
+DATA_WAIT_MAX_WORKERS = 8           # suggested num_workers is capped here: beyond ~8 returns diminish
+
+# suspicious-initial-loss: cross-entropy at initialisation should be ~log(classes) (uniform predictions).
+INITIAL_LOSS_RATIO = 1.5            # 1.5x above (overconfident init) or below log(C) (labels leaking, or a
+                                    # loss that is not a mean over classes); default inits land within ~1.15x
+
+
+# ---------------------------------------------------------------------------------------------------
+# watchers (probes/watchers/): runtime detectors. Maintained apart from the run-check thresholds above.
+# ---------------------------------------------------------------------------------------------------
+
+# dead-units: a unit after a ReLU/ReLU6 is "dead" when it outputs exactly zero for nearly every input.
+# 0.99, not 1.0: one stray positive input in a hundred does not bring a unit back to life (its gradient
+# is still ~0), while a healthy ReLU unit is zero for roughly half its inputs.
+DEAD_UNIT_ZERO_FRAC = 0.99
+# Warn when at least half of a layer's units are dead: a few dead units are normal in a wide ReLU net;
+# half the layer gone is lost capacity that will not come back (a dead unit gets no gradient).
+DEAD_LAYER_SHARE = 0.5
+# Judge only after this many diagnostic steps (the Probe's default diagnoses steps 0-2): one batch can
+# be unlucky; two batches all-zero on the same units is a pattern.
+DEAD_MIN_STEPS = 2
+# Layers with fewer units than this are skipped: with 2 units, one unlucky unit is already "50%".
+DEAD_MIN_UNITS = 4

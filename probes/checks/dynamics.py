@@ -1,0 +1,177 @@
+"""Training run checks, warnings and info about how training moves: gradient norms across depth and steps,
+update sizes relative to the weights, and the loss at initialisation."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ..findings import Finding
+from . import thresholds as T
+from .base import RunData
+from .training import _fmt, _names, finite, module_location, weight_matrices
+
+
+def _layer_norms(data: RunData, series: str, min_steps: int) -> list[tuple[dict, float, int]]:
+    """(weight entry, median of `series` over its finite steps, steps) per weight matrix, in tree order."""
+    frame = finite(data.series(series))
+    out = []
+    for t in weight_matrices(data.tree):
+        if t["name"] not in frame.columns:
+            continue
+        values = frame[t["name"]].dropna()
+        if len(values) >= min_steps:
+            out.append((t, float(values.median()), len(values)))
+    return out
+
+
+def _layer(t: dict, value: float, key: str) -> dict:
+    return {"name": t["name"], "module": t["module"], key: value}
+
+
+# -- vanishing-gradients / exploding-gradients ----------------------------------------------------------
+def gradient_depth(data: RunData) -> list[Finding]:
+    """Per-layer gradient norms against the last layer's (the output layer sees the loss directly)."""
+    layers = [(t, v, n) for t, v, n in _layer_norms(data, "grad_norm", T.GRAD_MIN_STEPS) if v > 0]
+    if len(layers) < 2:
+        return []
+    last, reference, _ = layers[-1]
+    found = []
+    for code, test, word in (("vanishing-gradients", lambda v: v < reference * T.VANISHING_DEPTH_RATIO, "below"),
+                             ("exploding-gradients", lambda v: v > reference * T.EXPLODING_DEPTH_RATIO, "above")):
+        hit = [(t, v) for t, v, _ in layers[:-1] if test(v)]
+        if not hit:
+            continue
+        ratio = T.VANISHING_DEPTH_RATIO if code.startswith("van") else T.EXPLODING_DEPTH_RATIO
+        first = hit[0][0]
+        names = [t["name"] for t, _ in hit]
+        vanishing = code.startswith("van")
+        found.append(Finding(
+            code=code, severity="warning",
+            title=(f"Gradients {'vanish' if vanishing else 'explode'} towards the input: {_names(names, 3)} "
+                   f"at {_fmt(hit[0][1] / reference)}x the last layer's"),
+            detail=(f"The median gradient norm of {len(hit)} layer(s) is {word} {_fmt(ratio)}x that of the last "
+                    f"layer {last['name']} ({_fmt(reference)}). "
+                    + ("The early layers barely learn: saturating activations (sigmoid/tanh) in a deep stack, "
+                       "or missing normalisation/residual connections." if vanishing else
+                       "The early layers get updates that swamp their weights: a too-large init, or no "
+                       "normalisation in a deep stack.")),
+            module=first["module"], location=module_location(data.tree, first["module"]),
+            evidence={"reference": _layer(last, reference, "grad_norm"),
+                      "layers": [_layer(t, v, "grad_norm") for t, v in hit][:20], "ratio_threshold": ratio},
+            fix=("Use ReLU/GELU instead of sigmoid/tanh in hidden layers, add normalisation (BatchNorm/LayerNorm) "
+                 "or residual connections, and a fan-in init (kaiming/xavier)." if vanishing else
+                 "Use a fan-in init (kaiming/xavier), add normalisation, and clip gradients "
+                 "(torch.nn.utils.clip_grad_norm_).")))
+    return found
+
+
+def gradient_growth(data: RunData) -> list[Finding]:
+    """The total gradient norm (all parameters) rising far above where it was earlier in the run."""
+    frame = finite(data.series("grad_norm"))
+    if frame.empty:
+        return []
+    rows = frame.dropna(how="all")
+    total = (rows.fillna(0) ** 2).sum(axis=1) ** 0.5
+    total = total[(total > 0) & rows.notna().any(axis=1)]
+    if len(total) < T.GRAD_MIN_STEPS:
+        return []
+    # the largest rise above an earlier low; the low is a running median of 3 so one near-zero step (a
+    # batch that happened to fit) is not a baseline. The peak, not the end: a diverging run often ends with
+    # dead units and zero gradients.
+    low = total.rolling(3, min_periods=1).median().cummin().shift(1)
+    rise = (total / low).dropna()
+    if rise.empty:
+        return []
+    peak_step = int(rise.idxmax())
+    start, end = float(low[peak_step]), float(total[peak_step])
+    if start <= 0 or end / start < T.EXPLODING_STEP_GROWTH:
+        return []
+    last = rows.loc[peak_step]
+    layers = [(t, float(last[t["name"]])) for t in weight_matrices(data.tree)
+              if t["name"] in last.index and math.isfinite(last[t["name"]])]
+    before = rows.loc[:peak_step].iloc[:-1]
+    first_rows = before.rolling(3, min_periods=1).median().min()      # each layer's own low, as for the total
+    growth = sorted(((t, float(v / first_rows[t["name"]])) for t, v in layers
+                     if first_rows.get(t["name"], 0) and first_rows[t["name"]] > 0), key=lambda tv: -tv[1])
+    top = growth[:5]
+    module = top[0][0]["module"] if top else None
+    return [Finding(
+        code="exploding-gradients", severity="warning",
+        title=f"The gradient norm grew {_fmt(end / start)}x during the run (from {_fmt(start)} to {_fmt(end)})",
+        detail=(f"The total gradient norm rose from {_fmt(start)} to {_fmt(end)} by step {peak_step}"
+                + (f"; fastest in {_names([t['name'] for t, _ in top], 3)}" if top else "")
+                + ". Training is diverging: usually a learning rate too high for the data's scale, or "
+                  "unnormalised inputs/targets."),
+        module=module, location=module_location(data.tree, module),
+        evidence={"total_grad_norm": {"start": start, "peak": end, "peak_step": peak_step, "growth": end / start},
+                  "steps": [int(s) for s in total.index[:50]],
+                  "values": [float(v) for v in total.values[:50]],
+                  "layers": [{"name": t["name"], "module": t["module"], "growth": g} for t, g in top]},
+        fix=("Lower the learning rate (try 10x smaller), normalise inputs and targets, and clip gradients "
+             "with torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)."))]
+
+
+# -- update-ratio -------------------------------------------------------------------------------------
+def update_ratio(data: RunData) -> list[Finding]:
+    # exact zeros are weights-not-updating's business, not a too-low learning rate
+    layers = [(t, v, n) for t, v, n in _layer_norms(data, "update_ratio", T.UPDATE_RATIO_MIN_STEPS) if v > 0]
+    if not layers:
+        return []
+    found = []
+    for high in (True, False):
+        hit = [(t, v) for t, v, _ in layers if (v > T.UPDATE_RATIO_HIGH if high else v < T.UPDATE_RATIO_LOW)]
+        if not hit or len(hit) < T.UPDATE_RATIO_MIN_FRACTION * len(layers):
+            continue
+        names = [t["name"] for t, _ in hit]
+        lrs = sorted({g.get("lr") for o in data.meta.get("optimizers", []) for g in o.get("param_groups", [])
+                      if isinstance(g.get("lr"), (int, float))})
+        lr_text = f" (lr {', '.join(_fmt(x) for x in lrs)})" if lrs else ""
+        median = float(pd.Series([v for _, v in hit]).median())
+        found.append(Finding(
+            code="update-ratio", severity="warning",
+            title=(f"The learning rate looks too {'high' if high else 'low'}{lr_text}: updates are "
+                   f"{_fmt(median)}x the weights in {len(hit)} of {len(layers)} layers"),
+            detail=(f"Each step changes {_names(names, 3)} by a median {_fmt(median)} of their norm "
+                    f"(||dW||/||W||); ~1e-3 is usual. "
+                    + ("At this size each step rewrites the weights: training is unstable or diverges."
+                       if high else "At this size the weights barely move: training crawls.")),
+            module=hit[0][0]["module"], location=module_location(data.tree, hit[0][0]["module"]),
+            evidence={"layers": [_layer(t, v, "update_ratio") for t, v in hit][:20], "lr": lrs,
+                      "threshold": T.UPDATE_RATIO_HIGH if high else T.UPDATE_RATIO_LOW,
+                      "layers_checked": len(layers)},
+            fix=(f"{'Lower' if high else 'Raise'} the learning rate until ||dW||/||W|| sits near 1e-3 "
+                 f"(a factor of ~{_fmt(median / 1e-3 if high else 1e-3 / median)} here)"
+                 + (", or add warm-up." if high else ".")))
+        )
+    return found
+
+
+# -- suspicious-initial-loss --------------------------------------------------------------------------
+def suspicious_initial_loss(data: RunData) -> list[Finding]:
+    classes = data.meta.get("classes")
+    loss = data.scalars["loss"].dropna() if "loss" in data.scalars.columns else pd.Series(dtype=float)
+    if not isinstance(classes, int) or classes < 2 or loss.empty:
+        return []
+    first, step = float(loss.iloc[0]), int(loss.index[0])
+    expected = math.log(classes)
+    if not math.isfinite(first) or expected / T.INITIAL_LOSS_RATIO <= first <= expected * T.INITIAL_LOSS_RATIO:
+        return []
+    high = first > expected
+    last = next((m for m in reversed(weight_matrices(data.tree)) if m), None)
+    module = last["module"] if last else None
+    return [Finding(
+        code="suspicious-initial-loss", severity="info",
+        title=f"The first loss is {_fmt(first)}; a {classes}-class classifier starts near log({classes}) = "
+              f"{_fmt(expected)}",
+        detail=(f"At step {step} the cross-entropy was {_fmt(first)}, {_fmt(first / expected)}x log({classes}). "
+                + ("An untrained classifier should predict roughly uniform probabilities; a much higher loss "
+                   "means confident wrong predictions from the start (output layer initialised too large), "
+                   "which wastes the first steps undoing it." if high else
+                   "An untrained classifier cannot do much better than uniform; a much lower loss suggests the "
+                   "labels leak into the inputs, or a pretrained head.")),
+        module=module, location=module_location(data.tree, module),
+        evidence={"step": step, "loss": first, "classes": classes, "expected": expected},
+        fix=("Initialise the output layer small (e.g. scale its weights by 0.01, bias 0) so the first "
+             "predictions are near uniform." if high else
+             "Check that the targets are not part of the inputs."))]

@@ -1,0 +1,256 @@
+"""Training run checks, errors: weights the optimizer never sees, weights that never move, NaN/Inf values,
+and modules split across devices. Pure functions over the run log (no torch), see base.py.
+
+The helpers at the top (which module a parameter belongs to, where its class is defined, which steps have
+data) are shared with dynamics.py and resources.py.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..findings import Finding
+from . import thresholds as T
+from .base import RunData
+
+
+# -- shared helpers -----------------------------------------------------------------------------------
+def module_order(tree: dict | None) -> dict[str, int]:
+    """module path -> position in the tree (registration order, which is forward order in most models)."""
+    return {m["path"]: i for i, m in enumerate((tree or {}).get("modules", []))}
+
+
+def module_location(tree: dict | None, path: str | None) -> str | None:
+    """'file:line' of the nearest user class at or above `path` (PyTorch's own classes have none)."""
+    if tree is None or path is None:
+        return None
+    where = {m["path"]: m.get("location") for m in tree.get("modules", [])}
+    while True:
+        if where.get(path):
+            return where[path]
+        if not path:
+            return None
+        path = path.rpartition(".")[0]
+
+
+def parameters(tree: dict | None) -> list[dict]:
+    """The model's parameters, each once (a tied weight's second name dropped), in tree order."""
+    return [t for t in (tree or {}).get("tensors", []) if t["kind"] == "parameter" and not t.get("duplicate")]
+
+
+def weight_matrices(tree: dict | None) -> list[dict]:
+    """Parameters with 2+ dimensions: biases and norm scales start at 0/1, so their ratios mean little."""
+    return [t for t in parameters(tree) if t.get("shape") and len(t["shape"]) >= 2]
+
+
+def finite(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.replace([np.inf, -np.inf], np.nan)
+
+
+def column(frame: pd.DataFrame, name: str) -> pd.Series:
+    return frame[name] if name in frame.columns else pd.Series(dtype=float)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _names(items: list[str], limit: int = 5) -> str:
+    more = len(items) - limit
+    return ", ".join(items[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+# -- param-not-in-optimizer ---------------------------------------------------------------------------
+def param_not_in_optimizer(data: RunData) -> list[Finding]:
+    tree = data.tree
+    if not tree or not tree.get("n_optimizers", len(data.meta.get("optimizers", []))):
+        return []           # manual steps (probe.step()) without an optimizer: nothing to compare with
+    grads = data.series("grad_norm")
+    found: list[Finding] = []
+    by_module: dict[str, list[dict]] = {}
+    for t in parameters(tree):
+        if not t["requires_grad"] or t["optimizer"] is not None or t.get("lazy"):
+            continue
+        seen = finite(column(grads, t["name"])).dropna()
+        if seen.empty:
+            continue        # no gradient ever reached it: unused, not forgotten
+        by_module.setdefault(t["module"], []).append({"name": t["name"], "shape": t["shape"],
+                                                      "numel": t["numel"],
+                                                      "grad_norm": float(seen.iloc[-1]),
+                                                      "step": int(seen.index[-1])})
+    order = module_order(tree)
+    for module, items in sorted(by_module.items(), key=lambda kv: order.get(kv[0], len(order))):
+        names = [i["name"] for i in items]
+        numel = sum(i["numel"] for i in items)
+        found.append(Finding(
+            code="param-not-in-optimizer", severity="error",
+            title=f"{_names(names)} get gradients but no optimizer updates them",
+            detail=(f"{len(items)} trainable parameter(s) of {module or 'the model'} ({numel:,} values) receive "
+                    f"gradients, but none of the optimizer's param groups holds them, so they never change. "
+                    f"Typically the optimizer was built over part of the model (model.backbone.parameters()) "
+                    f"or before a layer was added or replaced."),
+            module=module, location=module_location(tree, module),
+            evidence={"parameters": items, "optimizers": len(data.meta.get("optimizers", []))},
+            fix=("Build the optimizer over model.parameters() after the model is complete, or add these to a "
+                 "param group (optimizer.add_param_group({'params': ...})); if they should stay fixed, "
+                 "set requires_grad_(False).")))
+    foreign = tree.get("optimizer_only", [])
+    if foreign:
+        found.append(Finding(
+            code="param-not-in-optimizer", severity="error",
+            title=f"The optimizer updates {len(foreign)} tensor(s) that are not in the model",
+            detail=("Some tensors in the optimizer's param groups are not parameters of the model any more: "
+                    "the layer was replaced after the optimizer was built, or the optimizer was given copies "
+                    "(clone(), deepcopy, .to() of a tensor). The optimizer trains those copies; the model "
+                    "never changes."),
+            module="", location=module_location(tree, ""),
+            evidence={"tensors": foreign[:20], "count": len(foreign)},
+            fix="Build the optimizer from model.parameters() after the model is built, moved and modified."))
+    return found
+
+
+# -- weights-not-updating -----------------------------------------------------------------------------
+def weights_not_updating(data: RunData) -> list[Finding]:
+    tree = data.tree
+    grads, updates = finite(data.series("grad_norm")), finite(data.series("update_norm"))
+    stuck: list[dict] = []
+    for t in parameters(tree):
+        if t["optimizer"] is None or t["name"] not in updates.columns or t["name"] not in grads.columns:
+            continue
+        both = pd.concat([grads[t["name"]].rename("grad"), updates[t["name"]].rename("update")],
+                         axis=1, join="inner").dropna()
+        both = both[both["grad"] > T.NOT_UPDATING_MIN_GRAD]
+        if len(both) < T.NOT_UPDATING_MIN_STEPS or (both["update"] != 0).any():
+            continue
+        stuck.append({"name": t["name"], "module": t["module"], "optimizer": t["optimizer"],
+                      "param_group": t["param_group"], "steps": [int(s) for s in both.index[:10]],
+                      "grad_norm": float(both["grad"].median()), "update_norm": 0.0})
+    if not stuck:
+        return []
+    lrs = {}
+    for s in stuck:
+        try:
+            lr = data.meta["optimizers"][s["optimizer"]]["param_groups"][s["param_group"]].get("lr")
+        except (KeyError, IndexError, TypeError):
+            lr = None
+        lrs[f"{s['optimizer']}/{s['param_group']}"] = lr
+    zero_lr = any(v == 0 for v in lrs.values())
+    modules = sorted({s["module"] for s in stuck}, key=lambda m: module_order(tree).get(m, 0))
+    module = modules[0] if len(modules) == 1 else _common_parent(modules)
+    names = [s["name"] for s in stuck]
+    return [Finding(
+        code="weights-not-updating", severity="error",
+        title=f"{_names(names)} have gradients but do not change",
+        detail=(f"{len(stuck)} parameter(s) held by the optimizer received non-zero gradients on "
+                f"{len(stuck[0]['steps'])}+ steps, yet optimizer.step() left them exactly as they were"
+                + (" — the learning rate the optimizer started with is 0" if zero_lr else "")
+                + ". Usual causes: lr=0 (a warm-up schedule computed with integer division, a scheduler "
+                  "multiplying by 0), or weights restored after every step."),
+        module=module, location=module_location(tree, module),
+        evidence={"parameters": stuck[:20], "count": len(stuck), "lr": lrs},
+        fix=("Check the learning rate each step (optimizer.param_groups[0]['lr']): a warm-up factor like "
+             "step // warmup is 0 until the end of warm-up; use step / warmup."))]
+
+
+def _common_parent(paths: list[str]) -> str:
+    parts = [p.split(".") if p else [] for p in paths]
+    common = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return ".".join(common)
+
+
+# -- nonfinite-values ---------------------------------------------------------------------------------
+def nonfinite_values(data: RunData) -> list[Finding]:
+    """The first step where NaN/Inf shows up anywhere, and the first module that produced it."""
+    tree = data.tree
+    candidates = []     # (step, rank, kind, module, evidence): rank orders kinds within a step
+    acts = data.series("act_nonfinite_frac")
+    bad_acts = acts[(acts > 0).any(axis=1)] if not acts.empty else acts
+    if not bad_acts.empty:
+        step = int(bad_acts.index[0])
+        row = bad_acts.iloc[0]
+        bad = [m for m in row.index if row[m] > 0]
+        # a container's output is bad because a child's is: blame the modules whose children are all fine
+        leaves = [m for m in bad if not any(o != m and (m == "" or o.startswith(m + ".")) for o in bad)]
+        order = module_order(tree)
+        first = min(leaves, key=lambda m: order.get(m, len(order)))
+        candidates.append((step, 0, "activations", first,
+                           {"modules": [{"module": m, "nonfinite_fraction": float(row[m])}
+                                        for m in sorted(bad, key=lambda m: order.get(m, len(order)))][:20]}))
+    owner = {t["name"]: t["module"] for t in parameters(tree)}
+    order = list(owner)
+    for rank, (series, kind) in enumerate((("grad_nonfinite", "gradients"), ("weight_nonfinite", "weights")), 2):
+        counts = data.series(series)
+        if counts.empty:
+            continue
+        hit = counts[(counts > 0).any(axis=1)]
+        if hit.empty:
+            continue
+        row = hit.iloc[0]
+        names = sorted((n for n in row.index if row[n] > 0),
+                       key=lambda n: order.index(n) if n in order else len(order))
+        candidates.append((int(hit.index[0]), rank, kind, owner.get(names[0]),
+                           {"parameters": [{"name": n, "nonfinite_values": int(row[n])} for n in names][:20]}))
+    loss = column(data.scalars, "loss").astype(float)
+    # a step without a loss reads NaN too: trust a NaN loss only in a run that recorded a finite loss at some
+    # step, or whose gradients or weights went non-finite as well
+    trusted = np.isfinite(loss).any() or any(c[2] in ("gradients", "weights") for c in candidates)
+    bad_loss = loss[~np.isfinite(loss)] if trusted else loss.iloc[:0]
+    if not bad_loss.empty:
+        candidates.append((int(bad_loss.index[0]), 1, "loss", None, {"loss": str(bad_loss.iloc[0])}))
+    # an activation alone may be -inf on purpose (a masked score, a log-probability of 0): it matters, and
+    # is reported, only when the loss, a gradient or a weight goes non-finite too
+    if not any(kind != "activations" for _, _, kind, _, _ in candidates):
+        return []
+    step, _, kind, module, evidence = min(candidates, key=lambda c: (c[0], c[1]))
+    also = sorted({c[2] for c in candidates if c[2] != kind})
+    where = "the loss" if kind == "loss" else (f"module {module}" if module else "the model")
+    return [Finding(
+        code="nonfinite-values", severity="error",
+        title=f"NaN/Inf first appears in the {kind} of {where} at step {step}",
+        detail=(f"At step {step} the {kind} of {where} hold non-finite values"
+                + (f"; the {', '.join(also)} follow" if also else "")
+                + ". Once a NaN reaches the weights, every later step is wasted. Common causes: log or sqrt "
+                  "of a value that can be 0 or negative, division by a std or norm that can be 0, exp "
+                  "overflow, or a learning rate so high that the weights overflow."),
+        module=module, location=module_location(tree, module) if module is not None else None,
+        evidence={"step": step, "where": kind, **evidence, "also_nonfinite": also},
+        fix=("Guard the operation that produced it (clamp the input of log/sqrt, add eps to denominators, "
+             "use log_softmax / logsumexp); torch.autograd.set_detect_anomaly(True) names the backward op."))]
+
+
+# -- mixed-devices ------------------------------------------------------------------------------------
+def mixed_devices(data: RunData) -> list[Finding]:
+    tree = data.tree
+    if not tree:
+        return []
+    by_module: dict[str, dict[str, list[str]]] = {}
+    for t in tree.get("tensors", []):
+        if t.get("duplicate") or t.get("lazy"):
+            continue
+        by_module.setdefault(t["module"], {}).setdefault(t["device"], []).append(t["name"])
+    found = []
+    order = module_order(tree)
+    for module, devices in sorted(by_module.items(), key=lambda kv: order.get(kv[0], len(order))):
+        if len(devices) < 2:
+            continue
+        # the device most of the module lives on is "home"; name what is elsewhere
+        home = max(devices, key=lambda d: (len(devices[d]), d))
+        away = {d: names for d, names in sorted(devices.items()) if d != home}
+        stray = [n for names in away.values() for n in names]
+        found.append(Finding(
+            code="mixed-devices", severity="error",
+            title=f"{module or 'The model'} has tensors on {', '.join(sorted(devices))}",
+            detail=(f"{_names(stray)} {'is' if len(stray) == 1 else 'are'} on {', '.join(away)} while the rest "
+                    f"of {module or 'the model'} is on {home}: forward fails with a device mismatch, or "
+                    f"silently copies every step."),
+            module=module, location=module_location(tree, module),
+            evidence={"devices": {d: names[:20] for d, names in sorted(devices.items())}, "home": home},
+            fix=("Move the whole model once with model.to(device) after it is built (and after loading weights); "
+                 "create tensors in forward with device=x.device.")))
+    return found

@@ -2,7 +2,17 @@
 
 Kept apart from probes/checks, whose run and tree checks read plain data and must stay torch-free (the
 dashboard and `report` run them without torch).
+
+Always on, O(1) per forward: a wrapper on the root's forward, a root pre/post hook pair, pre-hooks on the
+few Dropout/BatchNorm modules, PyTorch's global registration hooks (they fire only when something is
+registered). Everything per-module, and the TorchFunctionMode, only on `diagnose(step)` steps.
 """
 from __future__ import annotations
 
-WATCHERS: tuple = ()
+from .broken_grad import GradientChainBroken
+from .dead_units import DeadUnits
+from .direct_forward import ForwardCalledDirectly
+from .eval_mode import EvalModeMissing
+from .layer_in_forward import LayerCreatedInForward
+
+WATCHERS: tuple = (LayerCreatedInForward, GradientChainBroken, ForwardCalledDirectly, EvalModeMissing, DeadUnits)

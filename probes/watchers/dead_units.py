@@ -1,0 +1,100 @@
+"""dead-units: ReLU units that output zero for (nearly) every input — they get no gradient, so they stay dead.
+
+On diagnostic steps only, a forward hook on each ReLU/ReLU6 module counts, per unit (dim 1: a Linear's
+feature, a conv's channel), how many outputs are exactly zero over the batch; the counts add up over the
+diagnostic steps seen. LeakyReLU/GELU/SiLU are never exactly zero and F.relu inside forward cannot be
+hooked, so neither is watched. 3-D outputs are skipped: (batch, channels, length) and
+(batch, time, features) cannot be told apart.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..checks import thresholds as T
+from ..findings import Finding
+from ._base import SafeWatcher
+
+RELU_LIKE = (nn.ReLU, nn.ReLU6)
+
+
+class DeadUnits(SafeWatcher):
+    code = "dead-units"
+
+    def _attach(self) -> None:
+        self._zeros: dict[tuple, torch.Tensor] = {}     # (module id, call) -> zero count per unit
+        self._counts: dict[tuple, int] = {}             # (module id, call) -> values per unit
+        self._steps: dict[tuple, int] = {}              # (module id, call) -> diagnostic steps seen
+        self._modules: dict[tuple, nn.Module] = {}
+        self._reported: set = set()
+        self._calls: dict[int, int] = {}
+        self._step = 0
+
+    def _step_start(self, step: int) -> None:
+        self._step = step
+        if not self.ctx.diagnose(step):
+            return
+        self._calls, self._seen_this_step = {}, set()
+        hook = self.guard(self._forward)
+        for module in self.ctx.model.modules():
+            if isinstance(module, RELU_LIKE):
+                self.handles.append(module.register_forward_hook(hook))
+
+    def _forward(self, module, args, output) -> None:
+        # training forwards only: a validation pass under no_grad is not what the optimizer sees
+        if not torch.is_grad_enabled() or not isinstance(output, torch.Tensor) or output.dim() not in (2, 4, 5):
+            return
+        call = self._calls.get(id(module), 0)       # one ReLU module reused after several layers
+        self._calls[id(module)] = call + 1
+        key = (id(module), call)
+        units = output.shape[1]
+        if units < T.DEAD_MIN_UNITS or output.numel() == 0:
+            return
+        with torch.no_grad():
+            dims = [d for d in range(output.dim()) if d != 1]
+            zeros = (output.detach() == 0).sum(dim=dims)
+        per_unit = output.numel() // units
+        if key in self._zeros and self._zeros[key].shape == zeros.shape:
+            self._zeros[key] += zeros
+            self._counts[key] += per_unit
+        else:
+            self._zeros[key], self._counts[key], self._steps[key] = zeros, per_unit, 0
+        self._modules[key] = module
+        self._seen_this_step.add(key)
+
+    def _step_end(self, step: int) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+        for key in getattr(self, "_seen_this_step", ()):
+            self._steps[key] += 1
+            if key not in self._reported and self._steps[key] >= T.DEAD_MIN_STEPS:
+                self._judge(key)
+        self._seen_this_step = set()
+
+    def _judge(self, key: tuple) -> None:
+        zero_frac = self._zeros[key].double().cpu() / self._counts[key]
+        dead = (zero_frac >= T.DEAD_UNIT_ZERO_FRAC).nonzero().flatten().tolist()
+        units = zero_frac.numel()
+        if len(dead) < T.DEAD_LAYER_SHARE * units:
+            return
+        self._reported.add(key)
+        module = self._modules[key]
+        name = self.ctx.module_name(module)
+        where = name if name else "the model"
+        call = f" (its call #{key[1] + 1} in forward)" if key[1] else ""
+        self.ctx.emit(Finding(
+            code=self.code, severity="warning",
+            title=f"Most units after {where}{call} are dead: they output zero for every input",
+            detail=(f"{len(dead)} of {units} units after {type(module).__name__} {where}{call} output exactly "
+                    f"zero for at least {T.DEAD_UNIT_ZERO_FRAC:.0%} of {self._counts[key]:,} values each, over "
+                    f"{self._steps[key]} training steps. A ReLU that outputs zero passes no gradient back, so "
+                    f"these units (and the weights feeding them) stop learning for good."),
+            module=name, location=None,
+            evidence={"units": units, "dead_units": len(dead), "dead_share": round(len(dead) / units, 4),
+                      "dead_indices": dead[:20], "values_per_unit": self._counts[key],
+                      "steps": self._steps[key], "call": key[1], "threshold_zero_frac": T.DEAD_UNIT_ZERO_FRAC,
+                      "threshold_share": T.DEAD_LAYER_SHARE},
+            fix=("Look at the layer feeding this activation: a large negative bias or weight init, or a "
+                 "learning rate high enough to push its pre-activations negative. Use the default (He) init "
+                 "with zero bias, a lower learning rate, or LeakyReLU/GELU, which keep a gradient below zero.")))

@@ -1,0 +1,29 @@
+"""Fixed twin of eval_mode_missing.py: validation switches to eval mode and back.
+
+Finds: nothing
+"""
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(32, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.3),
+                                 nn.Linear(64, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def make_batch(batch_size: int):
+    return torch.randn(batch_size, 32), torch.randint(0, 10, (batch_size,))
+
+
+def eval_step(model, batch):
+    inputs, targets = batch
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(inputs).argmax(1) == targets).float().mean()
+    model.train()
+    return accuracy.item()

@@ -204,7 +204,7 @@ class Probe:
         if self._capture_loss:
             _loss_capture.add(self._on_backward)
             # with several Probes in one process, a loss belongs to the Probe whose model ran forward
-            self._handles.append(self.model.register_forward_pre_hook(self._on_forward))
+            self._handles.append(self.model.register_forward_pre_hook(self._forward_hook()))
         self._start_step()
 
     def _detach(self) -> None:
@@ -359,8 +359,12 @@ class Probe:
         if self._writer is not None and self._recording:
             self._guarded(lambda: self._writer.set_meta(loader=loader_settings(loader)))
 
-    def _on_forward(self, module, args) -> None:
-        self._forward_ran = True
+    def _forward_hook(self):
+        # a closure, not a bound method: copy.deepcopy(model) (an EMA copy) copies a bound method's
+        # Probe too, sqlite connection and all; a plain function is copied by reference
+        def hook(module, args):
+            self._forward_ran = True
+        return hook
 
     def _on_backward(self, loss: torch.Tensor) -> None:
         if not self._recording or len(self._losses) >= 1024:

@@ -420,3 +420,15 @@ def test_two_probes_in_one_process_keep_their_own_losses(tmp_path):
     loss_a = RunReader(pa.run_path).scalars()["loss"]
     loss_b = RunReader(pb.run_path).scalars()["loss"]
     assert (loss_a < 50).all() and (loss_b > 100).all()
+
+
+def test_the_model_can_be_deep_copied_while_a_probe_is_attached(tmp_path):
+    import copy
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Probe(model, opt, run_dir=tmp_path) as probe:
+        train(model, opt, batches(2), probe)
+        ema = copy.deepcopy(model)                  # what EMA and model-averaging code does mid-run
+        assert all(torch.equal(a, b) for a, b in zip(ema.parameters(), model.parameters()))
+        train(model, opt, batches(2), probe)
+    assert probe.error is None and probe.step_count == 4

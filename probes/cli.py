@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--timeout", type=_positive_float, default=120.0, metavar="SECONDS",
                        help="stop the check after this long (default 120)")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    check.add_argument("--compile-check", action="store_true",
+                       help="also run torch._dynamo.explain on a copy of the model and report each graph "
+                            "break (info findings)")
     report = sub.add_parser("report", help="summarise a recorded run (finished or still running)",
                             description="Summarise a run log: a run directory, or a folder of runs (the newest).")
     report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (holding run.db) or a folder of runs")
@@ -73,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check":
         result = run_check(args.model_file, steps=args.steps, batch_size=args.batch_size, device=args.device,
-                           model=args.model, run_dir=args.run_dir, timeout=args.timeout)
+                           model=args.model, run_dir=args.run_dir, timeout=args.timeout,
+                           compile_check=args.compile_check)
     else:
         from .report import report_run
         result = report_run(args.run_dir)
@@ -110,7 +114,7 @@ def _precheck(path: Path) -> str | None:
 
 def run_check(model_file: str, *, steps: int = 20, batch_size: int = 8, device: str = "auto",
               model: str | None = None, run_dir: str = "runs", timeout: float = 120.0,
-              run_name: str | None = None) -> dict[str, Any]:
+              run_name: str | None = None, compile_check: bool = False) -> dict[str, Any]:
     """Check a model file in a worker subprocess; returns the result dict (public fields + error_location)."""
     path = Path(model_file)
     base = {"model": None, "device": None, "steps": 0, "run_dir": None, "error": None, "findings": []}
@@ -120,6 +124,7 @@ def run_check(model_file: str, *, steps: int = 20, batch_size: int = 8, device: 
     with tempfile.TemporaryDirectory(prefix="forgescope-check-") as tmp:
         config = {"model_file": str(path), "steps": steps, "batch_size": batch_size, "device": device,
                   "model": model, "run_dir": run_dir, "run_name": run_name, "timeout": timeout,
+                  "compile_check": compile_check,
                   "result_file": os.path.join(tmp, "result.json"), "fault_file": os.path.join(tmp, "fault.txt"),
                   "run_file": os.path.join(tmp, "run_dir.txt")}
         config_file = os.path.join(tmp, "config.json")

@@ -108,13 +108,16 @@ class Check:
         self.probe = None
         self.tracker = CallTracker()
         self._loader = None
+        self._inputs = None                 # the first batch's inputs (for --compile-check)
         self.extra: list[Finding] = []      # findings made before the Probe attached
         self.result: dict[str, Any] = {"model": None, "device": None, "steps": 0, "run_dir": None,
                                        "error": None, "error_location": None, "findings": []}
 
     def run(self) -> dict[str, Any]:
+        completed = False
         try:
             self._run()
+            completed = True
         except BaseException as exc:        # noqa: BLE001 - sys.exit and KeyboardInterrupt included
             self._fail(exc)
         finally:
@@ -122,9 +125,34 @@ class Check:
             if self.probe is not None:
                 self.probe.close(error=self.result["error"])
                 self.result["steps"] = self.probe.step_count
+        if self.cfg.get("compile_check") and completed and self.result["error"] is None:
+            self._compile_check()
         found = (self.probe.findings if self.probe is not None else []) + self.extra
         self.result["findings"] = [f.to_dict() for f in found]
         return self.result
+
+    def _compile_check(self) -> None:
+        """--compile-check: torch._dynamo.explain on a copy of the trained model, with the first batch's
+        inputs. It runs after the Probe let go of the model, so none of our hooks is traced or fed."""
+        if self.model is None or self._inputs is None:
+            return
+        from .checks.thresholds import COMPILE_TIME_MARGIN_S
+        from .compile_check import compile_check
+        deadline = self.cfg.get("deadline")
+        limit = float(deadline) - time.time() - COMPILE_TIME_MARGIN_S if deadline else None
+        found = compile_check(self.model, self._inputs, str(self.path), time_limit=limit)
+        self.extra += found
+        run_log = self.probe.run_log if self.probe is not None else None
+        if found and run_log is not None and run_log.exists():     # so `report` says it too
+            try:
+                from .runlog import RunWriter
+                writer = RunWriter(run_log)
+                try:
+                    writer.write_findings(None, [f.to_dict() for f in found])
+                finally:
+                    writer.close()
+            except Exception:       # noqa: BLE001 - the check's own result matters more
+                pass
 
     def _fail(self, exc: BaseException) -> None:
         found = _construction_super_init(exc)
@@ -178,6 +206,7 @@ class Check:
 
         self.stage = "making a batch"
         inputs, targets = next(self._batches(hooks, model, device, loader=None))
+        self._inputs = inputs
 
         meta = {"source": "check", "model_file": str(self.path.resolve())}
         if targets is None or _has_lazy(model):

@@ -64,3 +64,18 @@ DEAD_LAYER_SHARE = 0.5
 DEAD_MIN_STEPS = 2
 # Layers with fewer units than this are skipped: with 2 units, one unlucky unit is already "50%".
 DEAD_MIN_UNITS = 4
+
+
+# ---------------------------------------------------------------------------------------------------
+# --compile-check (probes/compile_check.py): torch._dynamo.explain's graph breaks, reported as info.
+# ---------------------------------------------------------------------------------------------------
+
+# Distinct (file, line, reason) break locations reported: a model that breaks in more places than this
+# needs its first breaks fixed before the rest are worth reading (each finding counts all locations).
+COMPILE_MAX_BREAK_FINDINGS = 10
+# Reasons and explanations are cut to this many characters: dynamo's messages run to paragraphs.
+COMPILE_REASON_CHARS = 200
+# explain runs inside the check's --timeout: it gets the time left minus this margin (writing the result,
+# the worker's exit), and is skipped, with an info finding, when less than COMPILE_MIN_TIME_S would remain.
+COMPILE_TIME_MARGIN_S = 5.0
+COMPILE_MIN_TIME_S = 2.0            # explain on a small model takes ~0.5 s on CPU after dynamo is imported

@@ -3,6 +3,9 @@
 `snapshot(model, optimizers)` returns plain data: every module, every parameter and buffer, and the
 attributes that look like modules or parameters but are not registered (plain lists of layers, tensors
 with requires_grad kept as attributes), each with the source line that defines it where we can find it.
+It also lists plain tensor attributes without requires_grad that sit on another device than the module
+holding them ("stray_tensors": a table or mask kept as an attribute instead of a buffer, which .to() and
+.to_empty() leave behind).
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import ast
 import functools
 import inspect
 import textwrap
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -181,10 +184,44 @@ def unregistered_attributes(path: str, module: nn.Module) -> list[dict[str, Any]
     return out
 
 
+def _home_device(tensors: Iterable[torch.Tensor | None]) -> str | None:
+    """The device most of these tensors are on (ties: the last name in sort order, as the mixed-devices check
+    decides); None if there are none."""
+    counts: dict[str, int] = {}
+    for t in tensors:
+        if t is not None and not isinstance(t, nn.parameter.UninitializedTensorMixin):
+            d = str(t.device)
+            counts[d] = counts.get(d, 0) + 1
+    return max(counts, key=lambda d: (counts[d], d)) if counts else None
+
+
+def stray_tensors(path: str, module: nn.Module, home: str | None) -> list[dict[str, Any]]:
+    """Plain tensor attributes of one module (not registered, no requires_grad) on another device than `home`.
+
+    `home` is where the module's own parameters and buffers are (else the model's). A 0-dim CPU tensor
+    is left out: PyTorch mixes it into any device's arithmetic as a Python number.
+    Only what the attribute itself holds is looked at, so this costs one pass over vars(module).
+    """
+    if home is None:
+        return []
+    out = []
+    for attr, value in vars(module).items():
+        if not isinstance(value, torch.Tensor) or isinstance(value, nn.Parameter) or value.requires_grad:
+            continue
+        device = str(value.device)
+        if device == home or (value.dim() == 0 and value.device.type == "cpu"):
+            continue
+        name = f"{path}.{attr}" if path else attr
+        out.append({"name": name, "module": path, "attribute": attr, "shape": list(value.shape),
+                    "dtype": str(value.dtype).replace("torch.", ""), "device": device, "home": home,
+                    "location": attribute_location(type(module), attr)})
+    return out
+
+
 def snapshot(model: nn.Module, optimizers: Sequence[torch.optim.Optimizer] = ()) -> dict[str, Any]:
     """The registration tree of `model` as plain data."""
     slots = _optimizer_slots(optimizers)
-    modules, tensors, unregistered, broken = [], [], [], []
+    modules, tensors, unregistered, broken, strays = [], [], [], [], []
     all_mods = list(named_modules(model))
     # names under which each tensor is reachable: tied weights show up under several names
     shared: dict[int, list[str]] = {}
@@ -196,6 +233,8 @@ def snapshot(model: nn.Module, optimizers: Sequence[torch.optim.Optimizer] = ())
                 if t is not None:
                     shared.setdefault(id(t), []).append(f"{mpath}.{pname}" if mpath else pname)
     seen_tensors = set()
+    model_home = _home_device(t for _, m in all_mods if is_initialised(m)
+                              for table in (m._parameters, m._buffers) for t in table.values())
     for mpath, mod in all_mods:
         cls = type(mod)
         entry = {"path": mpath, "class": cls.__name__, "label": describe_module(mod),
@@ -220,6 +259,8 @@ def snapshot(model: nn.Module, optimizers: Sequence[torch.optim.Optimizer] = ())
         entry.update(training=bool(mod.training), params=own, children=len(mod._modules))
         modules.append(entry)
         unregistered.extend(unregistered_attributes(mpath, mod))
+        home = _home_device([*mod._parameters.values(), *mod._buffers.values()]) or model_home
+        strays.extend(stray_tensors(mpath, mod, home))
     # optimizer tensors that the model no longer holds
     model_ids = {id(t) for _, m in all_mods if is_initialised(m) for t in m._parameters.values() if t is not None}
     foreign = [{"optimizer": oi, "param_group": gi, "shape": list(p.shape)}
@@ -227,7 +268,7 @@ def snapshot(model: nn.Module, optimizers: Sequence[torch.optim.Optimizer] = ())
                for p in g["params"] if id(p) not in model_ids]
     return {"model": type(model).__name__, "modules": modules, "tensors": tensors,
             "unregistered": unregistered, "uninitialised": broken, "optimizer_only": foreign,
-            "n_optimizers": len(optimizers)}
+            "n_optimizers": len(optimizers), "stray_tensors": strays}
 
 
 @functools.lru_cache(maxsize=4096)

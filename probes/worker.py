@@ -7,7 +7,9 @@ JSON is written to the path named in the config, or the parent (probes.cli) repo
 """
 from __future__ import annotations
 
+import contextlib
 import faulthandler
+import functools
 import inspect
 import itertools
 import json
@@ -21,13 +23,14 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.modules import module as nn_module
+from torch.utils.data import DataLoader
 
 from .checks.registration import missing_super_init_finding
-from .errors import UserCodeError, describe_failure, user_frame
+from .errors import UserCodeError, _is_library, describe_failure, user_frame
 from .findings import Finding, location
 from .modelfile import (UserHooks, call_model, class_dim, default_loss, first_output_tensor, infer_inputs,
                         infer_targets, load_module, model_factory, resolve_device, split_batch, to_device)
-from .tree import describe_module, init_location, is_initialised, named_modules
+from .tree import describe_module, init_location, is_initialised, named_modules, snapshot
 
 
 class CallTracker:
@@ -77,23 +80,74 @@ def _uninitialised_findings(model: nn.Module) -> list[Finding]:
             for p, m in named_modules(model) if not is_initialised(m)]
 
 
-def _construction_super_init(exc: BaseException) -> Finding | None:
+def _construction_super_init(exc: BaseException, factory=None) -> Finding | None:
     """nn.Module refuses `self.layer = ...` before Module.__init__ ran: name the class and the line."""
     if not (isinstance(exc, AttributeError) and "before Module.__init__() call" in str(exc)):
         return None
     tb = exc.__traceback__
     culprit = None
+    building = []       # the modules whose __init__ was running, outermost first
     while tb is not None:
         me = tb.tb_frame.f_locals.get("self")
-        if tb.tb_frame.f_code.co_name == "__init__" and isinstance(me, nn.Module) and not is_initialised(me):
-            culprit = (type(me), tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        if tb.tb_frame.f_code.co_name == "__init__" and isinstance(me, nn.Module):
+            if not any(me is b for b in building):
+                building.append(me)
+            if not is_initialised(me):
+                culprit = (me, tb.tb_frame.f_code.co_filename, tb.tb_lineno)
         tb = tb.tb_next
     if culprit is None:
         return None
-    cls, file, line = culprit
-    finding = missing_super_init_finding(cls.__name__, None, init_location(cls), error=str(exc))
+    me, file, line = culprit
+    cls = type(me)
+    # the model class itself failed, not a layer built inside it: the finding is about the model (path "")
+    module = "" if cls is factory and building[0] is me else None
+    finding = missing_super_init_finding(cls.__name__, module, init_location(cls), error=str(exc))
     finding.evidence["failed_at"] = location(file, line)
     return finding
+
+
+@contextlib.contextmanager
+def _construction_sites(cls: type):
+    """While active, record the user's line that constructs each instance of `cls` (subclasses included):
+    yields {id(instance): 'file:line'}. Used around make_optimizer() and make_loader(), so that findings about
+    the optimizer or the loader can point at the line that builds it."""
+    sites: dict[int, str | None] = {}
+    own = "__init__" in vars(cls)
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def init(self, *args, **kwargs):
+        frame = sys._getframe(1)
+        # out of library code, and out of the instance's own (user subclass) __init__: the line that builds it
+        while frame is not None and (_is_library(frame.f_code.co_filename)
+                                     or (frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is self)):
+            frame = frame.f_back
+        sites[id(self)] = location(frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
+        return original(self, *args, **kwargs)
+
+    cls.__init__ = init
+    try:
+        yield sites
+    finally:
+        if own:
+            cls.__init__ = original
+        else:
+            del cls.__init__
+
+
+def _device_findings(model: nn.Module) -> list[Finding]:
+    """mixed-devices from a registration tree taken now: for a failure before the Probe attached (no run
+    log, so no run checks), when a tensor on another device is the likely reason."""
+    import pandas as pd
+
+    from .checks import RunData
+    from .checks.training import mixed_devices
+    try:
+        tree = snapshot(model)
+    except Exception:       # noqa: BLE001 - a half-built model: the error says enough
+        return []
+    empty = pd.DataFrame()
+    return mixed_devices(RunData(meta={}, tree=tree, scalars=empty, series=lambda name: empty))
 
 
 class Check:
@@ -109,6 +163,7 @@ class Check:
         self.tracker = CallTracker()
         self._loader = None
         self._inputs = None                 # the first batch's inputs (for --compile-check)
+        self._loader_location = None        # 'file:line' where make_loader() built its DataLoader
         self.extra: list[Finding] = []      # findings made before the Probe attached
         self.result: dict[str, Any] = {"model": None, "device": None, "steps": 0, "run_dir": None,
                                        "error": None, "error_location": None, "findings": []}
@@ -155,7 +210,7 @@ class Check:
                 pass
 
     def _fail(self, exc: BaseException) -> None:
-        found = _construction_super_init(exc)
+        found = _construction_super_init(exc, self.factory)
         if found is None and self.model is not None:
             uninit = _uninitialised_findings(self.model)
             found = uninit[0] if uninit else None
@@ -172,6 +227,9 @@ class Check:
         err = describe_failure(exc, self.path, self.stage, context)
         self.result["error"] = err.message
         self.result["error_location"] = err.location
+        if self.probe is None and self.model is not None:
+            # no run log yet (e.g. the dry forward failed): a tensor left on another device is a likely cause
+            self.extra += _device_findings(self.model)
 
     def _add(self, finding: Finding) -> None:
         if self.probe is not None and self.probe.error is None:
@@ -208,7 +266,10 @@ class Check:
         inputs, targets = next(self._batches(hooks, model, device, loader=None))
         self._inputs = inputs
 
-        meta = {"source": "check", "model_file": str(self.path.resolve())}
+        meta = {"source": "check", "model_file": str(self.path.resolve()),
+                "batch_size": self.cfg.get("batch_size", 8), "steps_requested": self.cfg.get("steps")}
+        if self._loader_location:
+            meta["loader_location"] = self._loader_location      # where make_loader() builds the loader
         if targets is None or _has_lazy(model):
             self.stage = "materialising lazy layers" if _has_lazy(model) else "running forward"
             out = self._dry_forward(model, inputs)
@@ -223,8 +284,15 @@ class Check:
             self.tracker.name(model)
 
         self.stage = "building the optimizer"
-        optimizer = hooks.make_optimizer(model) if hooks.make_optimizer else torch.optim.Adam(model.parameters(),
-                                                                                              lr=1e-3)
+        if hooks.make_optimizer:
+            with _construction_sites(torch.optim.Optimizer) as built:
+                optimizer = hooks.make_optimizer(model)
+            # where each optimizer is built: findings about what it updates point there
+            meta["optimizer_locations"] = [built.get(id(o)) or _def_location(hooks.make_optimizer)
+                                           for o in (optimizer if isinstance(optimizer, (list, tuple))
+                                                     else [optimizer])]
+        else:
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         loss_fn = hooks.loss_fn or default_loss
 
         from .probe import Probe
@@ -256,7 +324,9 @@ class Check:
         if hooks.make_loader:
             source = f"{_def_location(hooks.make_loader)}: make_loader()"
             if loader is None:
-                self._loader = hooks.make_loader()
+                with _construction_sites(DataLoader) as built:
+                    self._loader = hooks.make_loader()
+                self._loader_location = built.get(id(self._loader)) or _def_location(hooks.make_loader)
                 for batch in self._loader:
                     yield to_device(split_batch(batch, source), device)
                 raise UserCodeError(f"{self.path}: make_loader() gave no batches")

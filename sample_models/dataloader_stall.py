@@ -4,7 +4,7 @@ With no worker processes the training loop itself fetches every sample, one afte
 waits for each batch far longer than it takes to train on it.
 Fixed twin: dataloader_stall_fixed.py (num_workers=8: workers fetch the next batches while the model trains).
 
-Finds: dataloader-stall
+Finds: dataloader-stall at the bug
 """
 import time
 

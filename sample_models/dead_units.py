@@ -5,7 +5,7 @@ units output zero for every input, pass back no gradient, and stay dead for the 
 
 Fixed twin: dead_units_fixed.py (PyTorch's default init).
 
-Finds: dead-units
+Finds: dead-units @ act
 """
 import torch
 from torch import nn

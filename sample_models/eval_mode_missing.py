@@ -5,7 +5,7 @@ normalises with the batch's statistics and overwrites its running statistics wit
 
 Fixed twin: eval_mode_missing_fixed.py (model.eval() before, model.train() after).
 
-Finds: eval-mode-missing
+Finds: eval-mode-missing @ net.1 at the bug
 """
 import torch
 from torch import nn
@@ -27,6 +27,6 @@ def make_batch(batch_size: int):
 
 def eval_step(model, batch):
     inputs, targets = batch
-    with torch.no_grad():                               # the bug: model.eval() is missing
-        accuracy = (model(inputs).argmax(1) == targets).float().mean()
+    with torch.no_grad():
+        accuracy = (model(inputs).argmax(1) == targets).float().mean()     # the bug: model.eval() is missing
     return accuracy.item()

@@ -5,7 +5,7 @@ the last, so the weights swing with growing amplitude and the gradient norm grow
 step until the ReLUs die. Each step also rewrites the weights entirely (||dW|| ~ ||W||).
 Fixed twin: exploding_gradients_fixed.py (inputs and targets standardised).
 
-Finds: exploding-gradients, update-ratio
+Finds: exploding-gradients @ net.0, update-ratio @ net.0
 """
 import torch
 from torch import nn

@@ -4,7 +4,7 @@ Hooks are how profilers, pruning, quantisation, FSDP and debuggers see a model; 
 
 Fixed twin: forward_called_directly_fixed.py (model(x)).
 
-Finds: forward-called-directly
+Finds: forward-called-directly @ (the model) at the bug
 """
 import torch
 from torch import nn

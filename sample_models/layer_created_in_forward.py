@@ -5,7 +5,7 @@ its weights, and whatever it would learn is thrown away on the next call.
 
 Fixed twin: layer_created_in_forward_fixed.py (the layer is built once in __init__).
 
-Finds: layer-created-in-forward
+Finds: layer-created-in-forward @ (the model) at the bug
 """
 import torch
 from torch import nn

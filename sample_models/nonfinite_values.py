@@ -4,7 +4,7 @@ torch.log of a negative number is NaN: the NaN leaves the `compress` module at t
 loss, the gradients and (through the optimizer) every weight become NaN.
 Fixed twin: nonfinite_values_fixed.py (a symmetric log, sign(x) * log1p(|x|), defined everywhere).
 
-Finds: nonfinite-values
+Finds: nonfinite-values @ compress
 """
 import torch
 from torch import nn

@@ -4,7 +4,7 @@ The head receives gradients every step, but no optimizer param group holds it, s
 initial weights while the backbone adapts to them.
 Fixed twin: param_not_in_optimizer_fixed.py (the optimizer covers model.parameters()).
 
-Finds: param-not-in-optimizer
+Finds: param-not-in-optimizer @ head at the bug
 """
 import torch
 from torch import nn

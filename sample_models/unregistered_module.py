@@ -2,7 +2,7 @@
 
 Fixed twin: unregistered_module_fixed.py (nn.ModuleList).
 
-Finds: unregistered-module
+Finds: unregistered-module @ (the model) at the bug
 """
 import torch
 from torch import nn

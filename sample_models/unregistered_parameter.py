@@ -4,7 +4,7 @@ Gradients reach them, but model.parameters() does not list them: the optimizer n
 .to(device) leaves them behind and state_dict() does not save them.
 Fixed twin: unregistered_parameter_fixed.py (nn.Parameter, nn.ParameterList).
 
-Finds: unregistered-parameter, unregistered-parameter
+Finds: unregistered-parameter @ (the model) at the bug, unregistered-parameter @ (the model) at the bug
 """
 import torch
 from torch import nn

@@ -5,7 +5,7 @@ With SGD the update is lr x gradient: here each step changes the weights by ~1e-
 random initialisation.
 Fixed twin: update_ratio_fixed.py (lr=0.05 with momentum).
 
-Finds: update-ratio
+Finds: update-ratio @ net.0
 """
 import torch
 from torch import nn

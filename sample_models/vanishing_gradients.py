@@ -3,7 +3,7 @@ twelve layers the first ones receive gradients a billion times smaller than the 
 barely learn.
 Fixed twin: vanishing_gradients_fixed.py (ReLU activations with LayerNorm between the layers).
 
-Finds: vanishing-gradients
+Finds: vanishing-gradients @ body.0
 """
 import torch
 from torch import nn

@@ -4,7 +4,7 @@ LambdaLR multiplies the base lr by `step // WARMUP`, which is 0 until step WARMU
 the gradients are there, and not one weight moves (Adam and SGD both scale the update by the lr).
 Fixed twin: weights_not_updating_fixed.py (`(step + 1) / WARMUP`).
 
-Finds: weights-not-updating
+Finds: weights-not-updating @ net
 """
 import torch
 from torch import nn

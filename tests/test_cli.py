@@ -200,7 +200,74 @@ def test_missing_super_init_is_a_finding(name, cls, tmp_path):
     init_line = line_of(name, "def __init__")
     assert found[0]["severity"] == "error"
     assert found[0]["location"].endswith(f"{name}:{init_line}"), found[0]
+    assert found[0]["module"] == "", found[0]          # the model's own class
     assert cls in found[0]["title"]
+
+
+def test_super_init_failure_names_the_model_only_when_the_model_itself_failed():
+    from torch import nn
+
+    from probes.worker import _construction_super_init
+
+    class Early(nn.Module):
+        def __init__(self):
+            self.fc = nn.Linear(2, 2)
+            super().__init__()
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = Early()
+
+    def failure(build):
+        try:
+            build()
+        except AttributeError as exc:
+            return _construction_super_init(exc, factory=build)
+        raise AssertionError("built without failing")
+
+    root, nested = failure(Early), failure(Outer)
+    assert (root.code, root.module, root.evidence["class"]) == ("missing-super-init", "", "Early")
+    assert (nested.module, nested.evidence["class"]) == (None, "Early")      # a layer inside: path unknown
+    assert root.evidence["failed_at"].endswith(f":{Early.__init__.__code__.co_firstlineno + 1}")
+
+
+def test_construction_sites_name_the_users_line_and_restore_the_class():
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader
+
+    from probes.findings import location
+    from probes.worker import _construction_sites
+
+    def make_optimizer(params):
+        return torch.optim.AdamW(params, lr=1e-3)        # a subclass: its __init__ calls Optimizer's
+
+    class Loader(DataLoader):                            # inherits DataLoader.__init__
+        pass
+
+    class Numbers(DataLoader):                           # a user subclass with its own __init__
+        def __init__(self, n):
+            super().__init__(list(range(n)), batch_size=2)
+
+    original = torch.optim.Optimizer.__init__
+    params = [nn.Parameter(torch.zeros(2))]
+    with _construction_sites(torch.optim.Optimizer) as built:
+        opt = make_optimizer(params)
+    assert built == {id(opt): location(__file__, make_optimizer.__code__.co_firstlineno + 1)}
+    assert torch.optim.Optimizer.__init__ is original
+    torch.optim.SGD(params, lr=0.1)                      # nothing recorded once the block is left
+    assert len(built) == 1
+    with _construction_sites(Loader) as built:
+        loader = Loader([1, 2, 3])
+    assert list(built) == [id(loader)] and "__init__" not in vars(Loader)
+
+    def make_loader():
+        return Numbers(4)                                # the line named, not the super().__init__ inside
+
+    with _construction_sites(DataLoader) as built:
+        loader = make_loader()
+    assert built == {id(loader): location(__file__, make_loader.__code__.co_firstlineno + 1)}
 
 
 # -- 3. JSON shape, exit codes, and 6. report ------------------------------------------------------------

@@ -86,6 +86,26 @@ def test_param_with_gradient_but_no_optimizer():
     assert "head.weight" in f.title and f.fix
 
 
+def test_optimizer_findings_point_at_the_line_that_builds_the_optimizer():
+    """The check worker records where make_optimizer() builds each optimizer (meta optimizer_locations)."""
+    tree = make_tree([tensor("body.weight"), tensor("head.weight", optimizer=None)],
+                     optimizer_only=[{"optimizer": 0, "param_group": 0, "shape": [4, 4]}])
+    grads = frame({"body.weight": [1, 1, 1], "head.weight": [0.5, 0.4, 0.3]})
+    meta = {"optimizers": [{"class": "AdamW", "param_groups": [{"lr": 1e-3}]}],
+            "optimizer_locations": ["model.py:24"]}
+    missing, foreign = param_not_in_optimizer(run(tree, meta=meta, grad_norm=grads))
+    assert (missing.module, missing.location) == ("head", "model.py:24")
+    assert (foreign.module, foreign.location) == ("", "model.py:24")
+    # two optimizers built on different lines: no single line to name, the module's class instead
+    meta["optimizer_locations"] = ["model.py:24", "model.py:25"]
+    missing, _ = param_not_in_optimizer(run(tree, meta=meta, grad_norm=grads))
+    assert missing.location == LOC
+    stuck = not_updating_run([0.0] * T.NOT_UPDATING_MIN_STEPS)
+    stuck.meta["optimizer_locations"] = ["model.py:33"]
+    (f,) = weights_not_updating(stuck)
+    assert (f.module, f.location) == ("net.0", "model.py:33")
+
+
 def test_optimizer_tensors_not_in_the_model():
     tree = make_tree([tensor("fc.weight")], optimizer_only=[{"optimizer": 0, "param_group": 0, "shape": [4, 4]}])
     (f,) = param_not_in_optimizer(run(tree, grad_norm=frame({"fc.weight": [1.0]})))
@@ -194,6 +214,35 @@ def test_mixed_devices_names_the_stray_tensors():
 def test_one_device_per_module_is_clean():
     tree = make_tree([tensor("a.weight", device="cuda:0"), tensor("b.weight", device="cpu")])
     assert mixed_devices(run(tree)) == []       # different modules on different devices: pipelining
+
+
+def stray(name, device="meta", home="cpu", location="model.py:12"):
+    module, _, attribute = name.rpartition(".")
+    return {"name": name, "module": module, "attribute": attribute, "shape": [32, 64], "dtype": "float32",
+            "device": device, "home": home, "location": location}
+
+
+def test_mixed_devices_names_a_plain_tensor_attribute_and_its_line():
+    tree = make_tree([tensor("embed.weight"), tensor("head.weight")])
+    tree["stray_tensors"] = [stray("positions")]
+    (f,) = mixed_devices(run(tree))
+    assert (f.code, f.severity, f.module, f.location) == ("mixed-devices", "error", "", "model.py:12")
+    assert f.title == "The model has tensors on cpu, meta"
+    assert f.evidence["devices"] == {"meta": ["positions"]} and f.evidence["home"] == "cpu"
+    assert f.evidence["attributes"] == [{"name": "positions", "device": "meta", "shape": [32, 64],
+                                         "dtype": "float32", "location": "model.py:12"}]
+    assert "positions is on meta while the rest of the model is on cpu" in f.detail
+    assert "plain tensor attribute" in f.detail and "register_buffer('positions'" in f.fix
+
+
+def test_mixed_devices_joins_attributes_and_registered_tensors_of_one_module():
+    tree = make_tree([tensor("attn.weight", device="cuda:0"), tensor("attn.bias", device="cpu"),
+                      tensor("attn.scale", device="cuda:0")])
+    tree["stray_tensors"] = [stray("attn.mask", device="cpu", home="cuda:0", location=None)]
+    (f,) = mixed_devices(run(tree))
+    assert f.module == "attn" and f.location == LOC         # no line for the attribute: the module's class
+    assert f.evidence["devices"] == {"cpu": ["attn.bias", "attn.mask"], "cuda:0": ["attn.weight", "attn.scale"]}
+    assert f.evidence["home"] == "cuda:0" and "attn.bias, attn.mask are on cpu" in f.detail
 
 
 # -- vanishing-gradients / exploding-gradients --------------------------------------------------------
@@ -315,6 +364,13 @@ def test_dataloader_stall_advice_fits_cuda_and_busy_cpus():
     assert f.evidence["suggested_num_workers"] is None and "cheaper" in f.fix
 
 
+def test_dataloader_stall_points_at_the_loader_when_known():
+    data = stall_run(0.8)
+    data.meta["loader_location"] = "model.py:38"       # the check worker: where make_loader() builds it
+    (f,) = dataloader_stall(data)
+    assert (f.module, f.location) == (None, "model.py:38")
+
+
 def test_dataloader_stall_edges():
     assert dataloader_stall(stall_run(T.DATA_WAIT_SHARE * 0.9)) == []
     assert dataloader_stall(stall_run(T.DATA_WAIT_SHARE * 1.1)) != []
@@ -408,3 +464,20 @@ def test_make_optimizer_may_return_several_for_the_default_step(tmp_path):
         moved = reader.series("update_norm")
     assert [o["class"] for o in meta["optimizers"]] == ["Adam", "SGD"] and meta["classes"] == 4
     assert (moved.dropna(axis=1, how="all") > 0).all().all() and moved.shape[1] == 4
+
+
+def test_a_stray_tensor_is_named_when_the_first_forward_fails(tmp_path):
+    """Without make_batch the worker's first forward (to infer targets) runs before any run log exists:
+    the mixed-devices finding comes from a tree taken at the failure, next to the error."""
+    sample = (ROOT / "sample_models" / "mixed_devices.py").read_text()
+    model_file = tmp_path / "meta_table.py"
+    model_file.write_text(sample[:sample.index("def make_batch")])
+    proc = subprocess.run([sys.executable, "-m", "probes", "check", str(model_file), "--steps", "2",
+                           "--run-dir", str(tmp_path / "runs"), "--json"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=180)
+    result = json.loads(proc.stdout)
+    assert proc.returncode == 2 and result["steps"] == 0 and "in forward" in result["error"]
+    (f,) = result["findings"]
+    line = next(i for i, text in enumerate(sample.splitlines(), 1) if "self.positions =" in text)
+    assert (f["code"], f["module"], f["location"]) == ("mixed-devices", "", f"{model_file}:{line}")
+    assert f["evidence"]["attributes"][0]["name"] == "positions"

@@ -127,3 +127,59 @@ def test_optimizer_membership_and_optimizer_only_tensors():
     slots = {t["name"]: (t["optimizer"], t["param_group"]) for t in tree["tensors"]}
     assert slots == {"0.weight": (0, 0), "0.bias": (0, 0), "1.weight": (1, 0), "1.bias": (1, 1)}
     assert tree["optimizer_only"] == [{"optimizer": 1, "param_group": 1, "shape": [5]}]
+
+
+class MetaBuilt(nn.Module):
+    """Built under torch.device("meta") and moved with to_empty(): plain tensor attributes stay behind."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.table = torch.zeros(8, 4)              # a plain attribute: to_empty() does not move it
+        self.register_buffer("mask", torch.ones(4))
+        self.steps = torch.tensor(0)                # 0-dim, but on meta: still unusable
+        self.inner = Holder()
+
+
+class Holder(nn.Module):
+    """No parameters or buffers of its own: measured against the model's device."""
+
+    def __init__(self):
+        super().__init__()
+        self.cache = torch.zeros(2)
+
+
+def test_plain_tensors_left_on_another_device_are_recorded_with_their_lines():
+    with torch.device("meta"):
+        model = MetaBuilt()
+    model.to_empty(device="cpu")
+    tree = snapshot(model)
+    strays = {s["name"]: s for s in tree["stray_tensors"]}
+    assert set(strays) == {"table", "steps", "inner.cache"}
+    table = strays["table"]
+    assert (table["module"], table["attribute"], table["device"], table["home"]) == ("", "table", "meta", "cpu")
+    assert table["shape"] == [8, 4] and table["dtype"] == "float32"
+    assert table["location"].endswith(f":{line_of(MetaBuilt, 'self.table =')}")
+    assert strays["inner.cache"]["module"] == "inner" and strays["inner.cache"]["home"] == "cpu"
+    assert strays["inner.cache"]["location"].endswith(f":{line_of(Holder, 'self.cache =')}")
+    # registered tensors are where they belong, and no registration check mistakes these for parameters
+    assert {t["device"] for t in tree["tensors"]} == {"cpu"} and tree["unregistered"] == []
+    assert check_tree(tree) == []
+
+
+def test_ordinary_models_record_no_stray_tensors():
+    assert snapshot(Clean())["stray_tensors"] == []             # self.const: a CPU tensor on a CPU model
+    assert snapshot(MetaBuilt())["stray_tensors"] == []
+    assert snapshot(nn.ReLU())["stray_tensors"] == []           # nothing registered: no device to compare
+
+    class Scalar(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+            self.temperature = torch.tensor(0.07)          # 0-dim CPU: mixes with any device
+            self.table = torch.zeros(3)
+
+    with torch.device("meta"):
+        model = Scalar()
+    model.temperature, model.table = torch.tensor(0.07), torch.zeros(3)    # CPU tensors on a meta model
+    assert [s["name"] for s in snapshot(model)["stray_tensors"]] == ["table"]

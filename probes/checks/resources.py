@@ -104,7 +104,7 @@ def dataloader_stall(data: RunData) -> list[Finding]:
                 f"{median_wait * 1e3:.1f} ms of {float(frame['step_time_s'].median()) * 1e3:.1f} ms waiting for "
                 f"the next batch: the {'GPU' if cuda else 'model'} idles while "
                 f"{loader.get('class', 'the loader')} prepares data."),
-        module=None, location=None,
+        module=None, location=data.meta.get("loader_location"),     # where make_loader() builds it, if known
         evidence={"median_share": median_share, "median_wait_s": median_wait,
                   "median_step_s": float(frame["step_time_s"].median()), "steps": len(frame),
                   "loader": loader, "cpus": cpus, "device": data.meta.get("device"),

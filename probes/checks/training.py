@@ -35,6 +35,14 @@ def module_location(tree: dict | None, path: str | None) -> str | None:
         path = path.rpartition(".")[0]
 
 
+def optimizer_location(data: RunData, optimizers) -> str | None:
+    """'file:line' where these optimizers are built, when they are all built on one line (the check worker
+    records it from make_optimizer(); a Probe in the user's own loop does not know it)."""
+    known = data.meta.get("optimizer_locations") or []
+    lines = {known[i] for i in optimizers if isinstance(i, int) and 0 <= i < len(known) and known[i]}
+    return lines.pop() if len(lines) == 1 else None
+
+
 def parameters(tree: dict | None) -> list[dict]:
     """The model's parameters, each once (a tied weight's second name dropped), in tree order."""
     return [t for t in (tree or {}).get("tensors", []) if t["kind"] == "parameter" and not t.get("duplicate")]
@@ -91,7 +99,9 @@ def param_not_in_optimizer(data: RunData) -> list[Finding]:
                     f"gradients, but none of the optimizer's param groups holds them, so they never change. "
                     f"Typically the optimizer was built over part of the model (model.backbone.parameters()) "
                     f"or before a layer was added or replaced."),
-            module=module, location=module_location(tree, module),
+            module=module,
+            location=(optimizer_location(data, range(len(data.meta.get("optimizer_locations") or [])))
+                      or module_location(tree, module)),
             evidence={"parameters": items, "optimizers": len(data.meta.get("optimizers", []))},
             fix=("Build the optimizer over model.parameters() after the model is complete, or add these to a "
                  "param group (optimizer.add_param_group({'params': ...})); if they should stay fixed, "
@@ -105,7 +115,9 @@ def param_not_in_optimizer(data: RunData) -> list[Finding]:
                     "the layer was replaced after the optimizer was built, or the optimizer was given copies "
                     "(clone(), deepcopy, .to() of a tensor). The optimizer trains those copies; the model "
                     "never changes."),
-            module="", location=module_location(tree, ""),
+            module="",
+            location=(optimizer_location(data, {f["optimizer"] for f in foreign})
+                      or module_location(tree, "")),
             evidence={"tensors": foreign[:20], "count": len(foreign)},
             fix="Build the optimizer from model.parameters() after the model is built, moved and modified."))
     return found
@@ -148,7 +160,8 @@ def weights_not_updating(data: RunData) -> list[Finding]:
                 + (" — the learning rate the optimizer started with is 0" if zero_lr else "")
                 + ". Usual causes: lr=0 (a warm-up schedule computed with integer division, a scheduler "
                   "multiplying by 0), or weights restored after every step."),
-        module=module, location=module_location(tree, module),
+        module=module,
+        location=optimizer_location(data, {s["optimizer"] for s in stuck}) or module_location(tree, module),
         evidence={"parameters": stuck[:20], "count": len(stuck), "lr": lrs},
         fix=("Check the learning rate each step (optimizer.param_groups[0]['lr']): a warm-up factor like "
              "step // warmup is 0 until the end of warm-up; use step / warmup."))]
@@ -234,23 +247,48 @@ def mixed_devices(data: RunData) -> list[Finding]:
         if t.get("duplicate") or t.get("lazy"):
             continue
         by_module.setdefault(t["module"], {}).setdefault(t["device"], []).append(t["name"])
+    # plain tensor attributes that .to() / .to_empty() left behind (the tree lists only those off their
+    # module's device, with the line that assigns them)
+    attributes: dict[str, list[dict]] = {}
+    for a in tree.get("stray_tensors", []):
+        attributes.setdefault(a["module"], []).append(a)
     found = []
     order = module_order(tree)
-    for module, devices in sorted(by_module.items(), key=lambda kv: order.get(kv[0], len(order))):
-        if len(devices) < 2:
+    for module in sorted(set(by_module) | set(attributes), key=lambda m: order.get(m, len(order))):
+        devices = {d: list(names) for d, names in by_module.get(module, {}).items()}
+        attrs = attributes.get(module, [])
+        if len(devices) < 2 and not attrs:
             continue
-        # the device most of the module lives on is "home"; name what is elsewhere
-        home = max(devices, key=lambda d: (len(devices[d]), d))
+        # the device most of the module lives on is "home" (the model's, for a module that holds only
+        # attributes); name what is elsewhere
+        home = max(devices, key=lambda d: (len(devices[d]), d)) if devices else attrs[0]["home"]
+        for a in attrs:
+            devices.setdefault(a["device"], []).append(a["name"])
         away = {d: names for d, names in sorted(devices.items()) if d != home}
         stray = [n for names in away.values() for n in names]
+        owner = module or "the model"
+        detail = (f"{_names(stray)} {'is' if len(stray) == 1 else 'are'} on {', '.join(away)} while the rest "
+                  f"of {owner} is on {home}: forward fails with a device mismatch, or silently copies every "
+                  f"step.")
+        fix = ("Move the whole model once with model.to(device) after it is built (and after loading weights); "
+               "create tensors in forward with device=x.device.")
+        evidence = {"devices": {d: names[:20] for d, names in sorted(devices.items())}, "home": home}
+        location = module_location(tree, module)
+        if attrs:
+            names = [a["attribute"] for a in attrs]
+            one = len(attrs) == 1
+            detail += (f" {_names(names)} {'is a plain tensor attribute' if one else 'are plain tensor attributes'}"
+                       f" of {owner}, not {'a registered buffer' if one else 'registered buffers'}: model.to(), "
+                       f".to_empty() and state_dict() do not see {'it' if one else 'them'}.")
+            fix = (f"Register {'it' if one else 'each'} as a buffer: self.register_buffer('{names[0]}', tensor, "
+                   f"persistent=False) instead of self.{names[0]} = tensor, so that .to() and .to_empty() move "
+                   f"{'it' if one else 'them'} with the model (.to_empty() leaves a buffer's memory "
+                   f"uninitialised: fill it again after).")
+            evidence["attributes"] = [{k: a.get(k) for k in ("name", "device", "shape", "dtype", "location")}
+                                      for a in attrs[:20]]
+            location = next((a["location"] for a in attrs if a.get("location")), location)
         found.append(Finding(
             code="mixed-devices", severity="error",
-            title=f"{module or 'The model'} has tensors on {', '.join(sorted(devices))}",
-            detail=(f"{_names(stray)} {'is' if len(stray) == 1 else 'are'} on {', '.join(away)} while the rest "
-                    f"of {module or 'the model'} is on {home}: forward fails with a device mismatch, or "
-                    f"silently copies every step."),
-            module=module, location=module_location(tree, module),
-            evidence={"devices": {d: names[:20] for d, names in sorted(devices.items())}, "home": home},
-            fix=("Move the whole model once with model.to(device) after it is built (and after loading weights); "
-                 "create tensors in forward with device=x.device.")))
+            title=f"{module or 'The model'} has tensors on {', '.join(sorted({*devices, home}))}",
+            detail=detail, module=module, location=location, evidence=evidence, fix=fix))
     return found

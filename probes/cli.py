@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,51 +117,158 @@ def run_check(model_file: str, *, steps: int = 20, batch_size: int = 8, device: 
               model: str | None = None, run_dir: str = "runs", timeout: float = 120.0,
               run_name: str | None = None, compile_check: bool = False) -> dict[str, Any]:
     """Check a model file in a worker subprocess; returns the result dict (public fields + error_location)."""
-    path = Path(model_file)
-    base = {"model": None, "device": None, "steps": 0, "run_dir": None, "error": None, "findings": []}
-    problem = _precheck(path)
-    if problem:
-        return {**base, "error": problem}
-    with tempfile.TemporaryDirectory(prefix="forgescope-check-") as tmp:
-        config = {"model_file": str(path), "steps": steps, "batch_size": batch_size, "device": device,
-                  "model": model, "run_dir": run_dir, "run_name": run_name, "timeout": timeout,
-                  "compile_check": compile_check,
-                  "result_file": os.path.join(tmp, "result.json"), "fault_file": os.path.join(tmp, "fault.txt"),
-                  "run_file": os.path.join(tmp, "run_dir.txt")}
-        config_file = os.path.join(tmp, "config.json")
-        output_file = os.path.join(tmp, "output.txt")
+    job = CheckJob(model_file, steps=steps, batch_size=batch_size, device=device, model=model, run_dir=run_dir,
+                   timeout=timeout, run_name=run_name, compile_check=compile_check)
+    job.start()
+    return job.wait()
+
+
+class CheckJob:
+    """One check in a worker subprocess, started without waiting: `poll()`, `progress()`, `cancel()`.
+
+    The command line waits on it (`wait()`); the dashboard polls it from its page so the server never
+    blocks and never runs the user's file itself.
+    """
+
+    def __init__(self, model_file: str, *, steps: int = 20, batch_size: int = 8, device: str = "auto",
+                 model: str | None = None, run_dir: str = "runs", timeout: float = 120.0,
+                 run_name: str | None = None, compile_check: bool = False):
+        self.path = Path(model_file)
+        self.steps = steps
+        self.timeout = timeout
+        self.config = {"model_file": str(self.path), "steps": steps, "batch_size": batch_size, "device": device,
+                       "model": model, "run_dir": run_dir, "run_name": run_name, "timeout": timeout,
+                       "compile_check": compile_check}
+        self.proc: subprocess.Popen | None = None
+        self.cancelled = False
+        self._tmp: str | None = None
+        self._started = 0.0
+        self._finished_at: float | None = None
+        self._timed_out = False
+        self._result: dict[str, Any] | None = None
+        self._base = {"model": None, "device": None, "steps": 0, "run_dir": None, "error": None, "findings": []}
+
+    def start(self) -> "CheckJob":
+        problem = _precheck(self.path)
+        if problem:
+            self._result = {**self._base, "error": problem}
+            return self
+        self._tmp = tempfile.mkdtemp(prefix="forgescope-check-")
+        tmp = self._tmp
+        self.config.update(result_file=os.path.join(tmp, "result.json"), fault_file=os.path.join(tmp, "fault.txt"),
+                           run_file=os.path.join(tmp, "run_dir.txt"))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-        result_path = Path(config["result_file"])
-        fault_path = Path(config["fault_file"])
         # the worker times its own hang dump from this wall-clock deadline (its torch import counts too)
-        config["deadline"] = time.time() + timeout
-        Path(config_file).write_text(json.dumps(config))
-        with open(output_file, "wb") as output:
-            proc = subprocess.Popen([sys.executable, "-m", "probes.worker", config_file], stdin=subprocess.DEVNULL,
-                                    stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            timed_out = _wait(proc, timeout, result_path, fault_path)
-        if result_path.exists():        # finished its work, even if it then hung on the way out
-            return {**base, **json.loads(result_path.read_text())}
-        fault = fault_path.read_text(errors="replace") if fault_path.exists() else ""
+        self.config["deadline"] = time.time() + self.timeout
+        config_file = os.path.join(tmp, "config.json")
+        Path(config_file).write_text(json.dumps(self.config))
+        with open(os.path.join(tmp, "output.txt"), "wb") as output:
+            self.proc = subprocess.Popen([sys.executable, "-m", "probes.worker", config_file],
+                                         stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=env,
+                                         start_new_session=True)
+        self._started = time.monotonic()
+        return self
+
+    @property
+    def _result_path(self) -> Path:
+        return Path(self.config["result_file"])
+
+    @property
+    def _fault_path(self) -> Path:
+        return Path(self.config["fault_file"])
+
+    def run_dir(self) -> str | None:
+        """The run log's directory, as soon as the worker has opened it."""
+        run_file = Path(self.config.get("run_file", ""))
+        if self._result is not None:
+            return self._result.get("run_dir")
+        try:
+            return run_file.read_text() or None
+        except OSError:
+            return None
+
+    def progress(self) -> tuple[int, int]:
+        """(steps recorded so far, steps asked for), read from the run log the worker is writing."""
+        if self._result is not None:
+            return min(int(self._result.get("steps") or 0), self.steps), self.steps
+        run = self.run_dir()
+        if not run:
+            return 0, self.steps
+        try:
+            from .runlog import RunReader
+            with RunReader(run) as reader:
+                return min(reader.step_count(), self.steps), self.steps
+        except Exception:       # noqa: BLE001 - a log being created is not an error for a progress bar
+            return 0, self.steps
+
+    def poll(self) -> bool:
+        """True once the job is over (result ready); never blocks longer than a moment."""
+        if self._result is not None:
+            return True
+        assert self.proc is not None
+        now = time.monotonic()
+        if self.proc.poll() is None:
+            if self._finished_at is None and self._result_path.exists():
+                self._finished_at = now
+            if self._finished_at is not None and now - self._finished_at > _EXIT_GRACE_S:
+                _kill_group(self.proc)
+            elif now - self._started >= self.timeout:
+                if self._finished_at is None:
+                    _request_dump(self.proc, self._fault_path)
+                    self._timed_out = True
+                _kill_group(self.proc)
+            else:
+                return False
+        self._result = self._collect()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        return True
+
+    def wait(self) -> dict[str, Any]:
+        while not self.poll():
+            try:
+                self.proc.wait(timeout=_POLL_S)
+            except subprocess.TimeoutExpired:
+                pass
+        return self._result
+
+    def result(self) -> dict[str, Any] | None:
+        return self._result
+
+    def cancel(self) -> None:
+        """Stop the worker now; the result says it was cancelled, with what it had recorded."""
+        if self._result is not None or self.proc is None:
+            return
+        self.cancelled = True
+        _kill_group(self.proc)
+        self.poll()
+
+    def _collect(self) -> dict[str, Any]:
+        base, path = self._base, self.path
+        if self._result_path.exists() and not self.cancelled:  # finished its work, even if it then hung
+            return {**base, **json.loads(self._result_path.read_text())}
+        fault = self._fault_path.read_text(errors="replace") if self._fault_path.exists() else ""
         where = fault_location(fault, path)
         prefix = f"{where}: " if where else f"{path}: "
         called_exit = _OS_EXIT.search(fault)
-        if timed_out:
-            error = (f"{prefix}still running after {timeout:g} s, so the check was stopped "
+        returncode = self.proc.returncode
+        if self.cancelled:
+            error = f"{path}: check cancelled"
+        elif self._timed_out:
+            error = (f"{prefix}still running after {self.timeout:g} s, so the check was stopped "
                      f"(an endless loop? if it is just slow, raise --timeout)")
-        elif proc.returncode < 0:
-            error = (f"{prefix}the worker process crashed ({signal_name(proc.returncode)}): a native crash "
+        elif returncode < 0:
+            error = (f"{prefix}the worker process crashed ({signal_name(returncode)}): a native crash "
                      f"or os.abort() in the model's code")
         elif called_exit:
             error = (f"{prefix}the file called os._exit({called_exit['code']}), which ended the check "
                      f"before it finished")
         else:
-            tail = Path(output_file).read_text(errors="replace").strip().splitlines()[-3:]
-            error = (f"{prefix}the worker process exited ({signal_name(proc.returncode)}) before finishing, "
+            output = Path(self._tmp, "output.txt")
+            tail = output.read_text(errors="replace").strip().splitlines()[-3:] if output.exists() else []
+            error = (f"{prefix}the worker process exited ({signal_name(returncode)}) before finishing, "
                      f"e.g. os._exit()" + (f"; last output: {' | '.join(tail)}" if tail else ""))
-        run_file = Path(config["run_file"])     # the worker names its run log as soon as it opens it
-        recorded = run_file.read_text() if run_file.exists() else None
+        recorded = self.run_dir()      # the worker names its run log as soon as it opens it
         salvaged = _salvage_run(recorded, error) if recorded else {}
         return {**base, **salvaged, "error": error, "error_location": where, "run_dir": recorded}
 
@@ -168,33 +276,6 @@ def run_check(model_file: str, *, steps: int = 20, batch_size: int = 8, device: 
 _OS_EXIT = re.compile(r"^ForgeScope: os\._exit\((?P<code>.*)\) called$", re.MULTILINE)
 _EXIT_GRACE_S = 5.0     # how long a worker that wrote its result may take to exit before it is killed
 _POLL_S = 0.05
-
-
-def _wait(proc: subprocess.Popen, timeout: float, result_path: Path, fault_path: Path) -> bool:
-    """Wait for the worker; True if it had to be stopped at the timeout (after asking it for a stack dump).
-
-    A worker that wrote its result but does not exit (a non-daemon thread, a hanging atexit hook) is
-    stopped after a short grace period instead of holding the check until the timeout.
-    """
-    deadline = time.monotonic() + timeout
-    finished_at = None
-    while True:
-        try:
-            proc.wait(timeout=_POLL_S)
-            return False
-        except subprocess.TimeoutExpired:
-            pass
-        now = time.monotonic()
-        if finished_at is None and result_path.exists():
-            finished_at = now
-        if finished_at is not None and now - finished_at > _EXIT_GRACE_S:
-            _kill_group(proc)
-            return False
-        if now >= deadline:
-            if finished_at is None:
-                _request_dump(proc, fault_path)
-            _kill_group(proc)
-            return finished_at is None
 
 
 def _request_dump(proc: subprocess.Popen, fault_path: Path) -> None:

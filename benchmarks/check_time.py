@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/check_time.py                    # sample_models/mlp.py (or the first clean sample)
     .venv/bin/python benchmarks/check_time.py path/to/model.py --runs 3 --steps 20
+    .venv/bin/python benchmarks/check_time.py --all              # every file in sample_models/, once each
 
 Runs from the repository root with --run-dir in a temporary folder (deleted afterwards). For reference it
 also times `python -c "import torch"` and the worker's own imports, the floor that the worker process
@@ -69,17 +70,43 @@ def timed_run(cmd: list[str]) -> tuple[float, int, str]:
     return time.perf_counter() - t0, proc.returncode, (proc.stdout + proc.stderr)
 
 
+def all_samples(steps: int, tmp: Path) -> int:
+    """Every sample once, as a user runs it (default steps unless --steps is given): a table and the worst."""
+    rows = []
+    for i, f in enumerate(sorted((ROOT / "sample_models").glob("*.py"))):
+        cmd = [sys.executable, "-m", "probes", "check", f"sample_models/{f.name}", "--run-dir", str(tmp / f"r{i}")]
+        if steps:
+            cmd += ["--steps", str(steps)]
+        secs, code, _ = timed_run(cmd)
+        rows.append((f.name, secs, code))
+        print(f"  {f.name:<36} {secs:>7.2f} s  exit {code}", flush=True)
+    worst = max(rows, key=lambda r: r[1])
+    times = [r[1] for r in rows]
+    print(f"\n{len(rows)} samples: median {statistics.median(times):.2f} s, slowest {worst[0]} {worst[1]:.2f} s")
+    print(f"budget <= {BUDGET_S:g} s each: {'OK' if worst[1] <= BUDGET_S else 'OVER'}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("model_file", nargs="?", help="model file to check (default: sample_models/mlp.py or the first "
                                                   "clean sample; a tiny MLP written to a temp folder if none)")
     p.add_argument("--runs", type=int, default=3, help="runs (default 3)")
-    p.add_argument("--steps", type=int, default=20, help="--steps passed to check (default 20)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="--steps passed to check (default 20; with --all, the check's own default)")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 run")
+    p.add_argument("--all", action="store_true", help="every file in sample_models/ once (the check's default "
+                                                      "steps unless --steps is given)")
     p.add_argument("--show-output", action="store_true", help="print the check's own output of the last run")
     args = p.parse_args(argv)
     runs = 1 if args.quick else args.runs
     tmp = Path(tempfile.mkdtemp(prefix="forgescope-bench-check-"))
+    if args.all:
+        try:
+            return all_samples(args.steps, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    args.steps = args.steps or 20
     try:
         if args.model_file:
             model_file = Path(args.model_file).resolve()

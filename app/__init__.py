@@ -1,0 +1,1 @@
+"""ForgeScope dashboard (Streamlit). Start it with `streamlit run app/main.py`."""

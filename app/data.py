@@ -1,0 +1,276 @@
+"""What the dashboard shows, as plain data read from run logs (no streamlit, no torch, no plotting).
+
+Pages load a `RunView` once per change of the run log and hand its frames to the figure builders.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from probes.checks import RunData, check_run
+from probes.report import merge_findings
+from probes.runlog import DB_NAME, RunLogError, RunReader, list_runs
+
+# a run log written to within this long is "running"; older and never closed, "stopped"
+HEARTBEAT_S = 30.0
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+# per-parameter series the pages read, in the order the export lists them
+SERIES = ("grad_norm", "grad_nonfinite", "update_norm", "update_ratio", "weight_norm", "weight_nonfinite",
+          "act_mean", "act_std", "act_zero_frac", "act_nonfinite_frac")
+
+
+def log_version(run_dir: str | os.PathLike) -> tuple:
+    """Changes whenever the run log changes (the database or its write-ahead log): a cache key."""
+    parts = []
+    for name in (DB_NAME, DB_NAME + "-wal"):
+        try:
+            st = os.stat(Path(run_dir) / name)
+            parts.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            parts.append(None)
+    return tuple(parts)
+
+
+def run_status(meta: dict[str, Any], run_dir: Path, now: float | None = None) -> str:
+    """finished | failed | running | stopped (never closed and silent for longer than the heartbeat)."""
+    status = meta.get("status") or "running"
+    if status != "running":
+        return status
+    now = time.time() if now is None else now
+    try:
+        latest = max(os.stat(p).st_mtime for p in (run_dir / DB_NAME, run_dir / (DB_NAME + "-wal")) if p.exists())
+    except ValueError:
+        return "stopped"
+    return "running" if now - latest < HEARTBEAT_S else "stopped"
+
+
+@dataclass
+class RunView:
+    path: Path
+    meta: dict[str, Any]
+    status: str
+    tree: dict[str, Any] | None
+    scalars: pd.DataFrame
+    findings: list[dict]
+    series: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def steps(self) -> int:
+        return len(self.scalars)
+
+    def get(self, name: str) -> pd.DataFrame:
+        return self.series.get(name, pd.DataFrame(index=pd.Index([], name="step")))
+
+
+def load_run(run_dir: str | os.PathLike) -> RunView:
+    """Everything the pages need from one run log; RunLogError (naming the file) when it cannot be read."""
+    path = Path(run_dir)
+    with RunReader(path) as reader:
+        data = RunData.from_reader(reader)
+        findings = merge_findings(data.findings, [f.to_dict() for f in check_run(data)])
+        series = {name: reader.series(name) for name in reader.series_names() if name != "scalars"}
+    findings.sort(key=lambda f: SEVERITY_ORDER.get(f["severity"], 3))
+    return RunView(path=path, meta=data.meta, status=run_status(data.meta, path), tree=data.tree,
+                   scalars=data.scalars, findings=findings, series=series)
+
+
+@dataclass
+class RunSummary:
+    path: Path
+    name: str
+    model: str | None
+    model_file: str | None
+    status: str
+    steps: int
+    started: float | None
+    error: str | None = None
+
+
+def list_run_summaries(run_root: str | os.PathLike) -> list[RunSummary]:
+    """The runs under run_root, newest first; unreadable logs are listed with their error, not hidden."""
+    out = []
+    for path in reversed(list_runs(run_root)):
+        try:
+            with RunReader(path) as reader:
+                meta = reader.meta()
+                steps = reader.step_count()
+            out.append(RunSummary(path, path.name, meta.get("model"), meta.get("model_file"),
+                                  run_status(meta, path), steps, meta.get("started"), meta.get("error")))
+        except RunLogError as e:
+            out.append(RunSummary(path, path.name, None, None, "unreadable", 0, None, str(e)))
+    return out
+
+
+def latest_run_for(run_root: str | os.PathLike, model_file: str | os.PathLike) -> Path | None:
+    """The newest run whose model file is this one."""
+    target = Path(model_file).resolve()
+    for summary in list_run_summaries(run_root):
+        if summary.model_file and Path(summary.model_file).resolve() == target:
+            return summary.path
+    return None
+
+
+def severity_counts(findings: list[dict]) -> dict[str, int]:
+    counts = {s: 0 for s in SEVERITY_ORDER}
+    for f in findings:
+        counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+    return counts
+
+
+# -- per-layer views --------------------------------------------------------------------------------------
+def layer_of(name: str) -> str:
+    """'encoder.0.fc.weight' -> 'encoder.0.fc' (the module owning a parameter); '' for the model's own."""
+    return name.rsplit(".", 1)[0] if "." in name else ""
+
+
+def per_layer_norm(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-parameter norms combined per layer: sqrt(sum of squares) over a module's parameters."""
+    if frame.empty:
+        return frame
+    groups: dict[str, list[str]] = {}
+    for col in frame.columns:
+        groups.setdefault(layer_of(col) or "(model)", []).append(col)
+    values = frame.to_numpy(dtype="float64", copy=False)
+    cols = {name: [frame.columns.get_loc(c) for c in members] for name, members in groups.items()}
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = {name: np.sqrt(np.sum(np.square(values[:, idx]), axis=1)) for name, idx in cols.items()}
+    return pd.DataFrame(out, index=frame.index)
+
+
+def weight_matrices(frame: pd.DataFrame) -> pd.DataFrame:
+    """Only the weight matrices (the update-ratio guide is about them; biases and norms move differently)."""
+    keep = [c for c in frame.columns if c.endswith("weight") and "norm" not in c.lower()]
+    return frame[keep] if keep else frame
+
+
+def downsample(frame: pd.DataFrame, max_rows: int, how: str = "mean") -> pd.DataFrame:
+    """At most max_rows rows: consecutive steps binned (mean, or max to keep spikes), index = first step."""
+    n = len(frame)
+    if n <= max_rows or n == 0:
+        return frame
+    bins = np.arange(n) * max_rows // n
+    grouped = frame.groupby(bins)
+    out = grouped.max() if how == "max" else grouped.mean()
+    out.index = frame.index.to_numpy()[np.searchsorted(bins, np.arange(len(out)))]
+    out.index.name = frame.index.name
+    return out
+
+
+def nonfinite_steps(run: RunView) -> list[int]:
+    """Steps where the loss, a gradient or a weight was NaN/Inf."""
+    steps: set[int] = set()
+    loss = run.scalars.get("loss")
+    if loss is not None and loss.notna().any():
+        # a missing loss reads as NaN too: count NaN only once the loss is being recorded (after its first value)
+        values = loss.to_numpy(dtype="float64")
+        recorded = loss.index.to_numpy() >= loss.first_valid_index()
+        steps.update(int(s) for s in loss.index[~np.isfinite(values) & recorded])
+    for name in ("grad_nonfinite", "weight_nonfinite"):
+        frame = run.get(name)
+        if not frame.empty:
+            steps.update(int(s) for s in frame.index[(frame.fillna(0) > 0).any(axis=1)])
+    return sorted(steps)
+
+
+def growth_slope(values: pd.Series) -> float | None:
+    """Least-squares slope per step (bytes/step for memory); None with fewer than 3 points."""
+    values = values.dropna()
+    if len(values) < 3:
+        return None
+    x = values.index.to_numpy(dtype="float64")
+    y = values.to_numpy(dtype="float64")
+    if np.ptp(x) == 0:
+        return None
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def memory_columns(scalars: pd.DataFrame) -> list[str]:
+    return [c for c in scalars.columns if c.startswith("mem.")]
+
+
+def data_wait_share(scalars: pd.DataFrame) -> float | None:
+    """Share of step time spent waiting for the next batch, skipping the first step (workers start up)."""
+    if "data_wait_s" not in scalars or "step_time_s" not in scalars:
+        return None
+    frame = scalars[["data_wait_s", "step_time_s"]].dropna().iloc[1:]
+    total = float(frame["step_time_s"].sum())
+    if len(frame) == 0 or total <= 0:
+        return None
+    return float(frame["data_wait_s"].sum()) / total
+
+
+def tensor_table(tree: dict[str, Any] | None) -> pd.DataFrame:
+    """Parameters and buffers, plus unregistered tensors, one row each."""
+    columns = ["name", "module", "kind", "shape", "dtype", "device", "numel", "trainable", "in_optimizer",
+               "shared_with", "registered"]
+    if not tree:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for t in tree.get("tensors", []):
+        rows.append({"name": t["name"], "module": t["module"], "kind": t["kind"],
+                     "shape": "×".join(str(d) for d in t.get("shape") or []) or "scalar",
+                     "dtype": t.get("dtype"), "device": t.get("device"), "numel": t.get("numel", 0),
+                     "trainable": bool(t.get("requires_grad")), "in_optimizer": t.get("optimizer") is not None,
+                     "shared_with": ", ".join(t.get("shared_with") or []), "registered": True})
+    for u in tree.get("unregistered", []):
+        rows.append({"name": u["path"], "module": u["module"], "kind": f"unregistered {u['kind']}",
+                     "shape": u.get("container", ""), "dtype": None, "device": u.get("device"),
+                     "numel": u.get("numel", 0), "trainable": u["kind"] != "module" or bool(u.get("numel")),
+                     "in_optimizer": False, "shared_with": "", "registered": False})
+    return pd.DataFrame(rows, columns=columns)
+
+
+# -- export ----------------------------------------------------------------------------------------------
+def statistics_frame(run: RunView) -> pd.DataFrame:
+    """The run's statistics in long form: step, statistic, name, value (scalars have name '')."""
+    parts = []
+    scal = run.scalars.drop(columns=["time"], errors="ignore")
+    if not scal.empty:
+        long = scal.reset_index().melt(id_vars="step", var_name="statistic", value_name="value")
+        long.insert(2, "name", "")
+        parts.append(long)
+    for stat in SERIES:
+        frame = run.get(stat)
+        if frame.empty:
+            continue
+        long = frame.reset_index().melt(id_vars="step", var_name="name", value_name="value")
+        long.insert(1, "statistic", stat)
+        parts.append(long[["step", "statistic", "name", "value"]])
+    if not parts:
+        return pd.DataFrame(columns=["step", "statistic", "name", "value"])
+    out = pd.concat(parts, ignore_index=True)
+    return out.dropna(subset=["value"])
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def fmt_bytes(n: float | None) -> str:
+    if n is None or not math.isfinite(n):
+        return "–"
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{sign}{n:,.1f} {unit}" if unit != "B" else f"{sign}{n:,.0f} B"
+        n /= 1024
+    return f"{sign}{n:.1f} TiB"

@@ -1,0 +1,104 @@
+"""A finding's evidence, drawn: a small table of its numbers and, where a picture helps, a chart.
+
+Pure functions over a finding dict and the run's data; the Findings page and the HTML report share them.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from app import figures
+from app.data import RunView, fmt_bytes, nonfinite_steps, per_layer_norm, weight_matrices
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (list, tuple)):
+        shown = ", ".join(_fmt(v) for v in value[:8])
+        return shown + (f", … ({len(value)} in all)" if len(value) > 8 else "")
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_fmt(v)}" for k, v in list(value.items())[:8])
+    return str(value)
+
+
+# evidence keys that only feed the chart (long step/value lists): not repeated in the table
+_CHART_ONLY = {"steps", "values", "bytes"}
+
+
+def evidence_tables(evidence: dict[str, Any]) -> tuple[pd.DataFrame, list[tuple[str, pd.DataFrame]]]:
+    """(key/value table of the plain numbers, [(name, table)] for lists of records such as layers)."""
+    rows, tables = [], []
+    for key, value in evidence.items():
+        if key in _CHART_ONLY:
+            continue
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            frame = pd.DataFrame(value[:20])
+            tables.append((key, frame.map(_fmt) if hasattr(frame, "map") else frame.applymap(_fmt)))
+        else:
+            rows.append({"evidence": key.replace("_", " "), "value": _fmt(value)})
+    return pd.DataFrame(rows, columns=["evidence", "value"]), tables
+
+
+def _bytes_series(evidence: dict) -> go.Figure | None:
+    steps, values = evidence.get("steps"), evidence.get("bytes")
+    if not steps or not values:
+        return None
+    return figures.series_figure(steps, [v / (1 << 20) for v in values], y_title="memory (MiB)",
+                                 title=f"{evidence.get('series', 'memory')}: "
+                                       f"{fmt_bytes(evidence.get('slope_bytes_per_step'))}/step")
+
+
+def evidence_chart(finding: dict[str, Any], run: RunView | None) -> go.Figure | None:
+    """A small chart for the findings where a picture says more than the numbers; None otherwise."""
+    code, ev = finding["code"], finding.get("evidence") or {}
+    if code == "memory-growth":
+        return _bytes_series(ev)
+    if code == "exploding-gradients" and ev.get("steps") and ev.get("values"):
+        fig = figures.series_figure(ev["steps"], ev["values"], y_title="total ‖grad‖ (log)",
+                                    title="Total gradient norm per step")
+        fig.update_yaxes(type="log")
+        return fig
+    if run is None:
+        return None
+    if code in ("vanishing-gradients", "exploding-gradients"):
+        grad = run.get("grad_norm")
+        if grad.empty:
+            return None
+        layers = per_layer_norm(grad).dropna(how="all")
+        if layers.empty:
+            return None
+        last = layers.iloc[-1].to_dict()
+        hot = {d.get("module") for d in ev.get("layers", []) if isinstance(d, dict)}
+        return figures.layer_bars({k: v for k, v in last.items() if v and np.isfinite(v)},
+                                  title=f"Gradient norm per layer at step {int(layers.index[-1])}",
+                                  x_title="‖grad‖ (L2 norm, log)", highlight=hot)
+    if code == "update-ratio":
+        ratio = weight_matrices(run.get("update_ratio"))
+        if ratio.empty:
+            return None
+        med = ratio.median(skipna=True).dropna()
+        hot = {d.get("name") for d in ev.get("layers", []) if isinstance(d, dict)}
+        fig = figures.layer_bars({k: float(v) for k, v in med.items() if v > 0},
+                                 title="Median ‖ΔW‖/‖W‖ per weight (usual band shaded)",
+                                 x_title="update ratio (log)", highlight=hot)
+        fig.add_vrect(x0=figures.UPDATE_RATIO_BAND[0], x1=figures.UPDATE_RATIO_BAND[1], fillcolor=figures.GREEN,
+                      opacity=0.12, line_width=0)
+        return fig
+    if code == "nonfinite-values":
+        return figures.loss_figure(run.scalars, marks=nonfinite_steps(run))
+    if code == "suspicious-initial-loss":
+        return figures.loss_figure(run.scalars, reference=ev.get("expected"))
+    if code == "dataloader-stall":
+        return figures.data_loading_figure(run.scalars)
+    return None

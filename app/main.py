@@ -1,0 +1,35 @@
+"""ForgeScope dashboard: `streamlit run app/main.py`.
+
+One entry point (st.navigation); each page is a thin script under app/views/ that reads the current run
+and hands its data to the figure builders in app/figures.py.
+"""
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+
+from app import state  # noqa: E402
+
+st.set_page_config(page_title="ForgeScope", page_icon=":material/troubleshoot:", layout="wide")
+
+PAGES = [
+    st.Page("views/findings.py", title="Findings", icon=":material/report:", default=True),
+    st.Page("views/tree.py", title="Registration tree", icon=":material/account_tree:", url_path="tree"),
+    st.Page("views/gradients.py", title="Gradients", icon=":material/gradient:", url_path="gradients"),
+    st.Page("views/weights.py", title="Weights", icon=":material/tune:", url_path="weights"),
+    st.Page("views/memory.py", title="Memory", icon=":material/memory:", url_path="memory"),
+    st.Page("views/data_loading.py", title="Data loading", icon=":material/hourglass_top:", url_path="data"),
+    st.Page("views/runs.py", title="Runs", icon=":material/history:", url_path="runs"),
+]
+
+# less empty space above the page title, so a 1280x720 shared screen shows the charts, not the margin
+st.html("<style>[data-testid='stMainBlockContainer']{padding-top:3.5rem}</style>")
+state.init()
+page = st.navigation(PAGES, position="top")
+state.sidebar()
+state.sync_url()
+page.run()

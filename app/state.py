@@ -1,0 +1,303 @@
+"""Session state, the sidebar (model file, settings, Run/Cancel, progress, watch) and the URL.
+
+The user's model file only ever runs in a worker subprocess (probes.cli.CheckJob); this process reads the
+run logs the worker writes.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import streamlit as st
+
+from app.data import RunView, latest_run_for, list_run_summaries, load_run, log_version
+from app.watch import FileWatch
+from probes.cli import CheckJob
+from probes.runlog import RunLogError
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES_DIR = ROOT / "sample_models"
+DEFAULT_MODEL = "sample_models/unregistered_module.py"
+STEP_LIMITS = (1, 10_000)
+BATCH_LIMITS = (1, 4096)
+
+
+def run_root() -> Path:
+    """Where run logs live: FORGESCOPE_RUN_DIR, else ./runs (the command line's default too)."""
+    return Path(os.environ.get("FORGESCOPE_RUN_DIR", "runs"))
+
+
+def display_path(path: str | os.PathLike) -> str:
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+def samples() -> list[str]:
+    return [display_path(p) for p in sorted(SAMPLES_DIR.glob("*.py"))]
+
+
+def model_problem(path: str) -> str | None:
+    """Why this path cannot be checked (shown next to the input), or None."""
+    if not path.strip():
+        return "Type the path of a .py file that defines your model."
+    p = Path(path)
+    if p.suffix != ".py":
+        return f"{path}: not a Python file (the dashboard runs .py files only)"
+    if not p.exists():
+        return f"{path}: no such file (paths are relative to {Path.cwd()})"
+    if p.is_dir():
+        return f"{path}: is a folder; give the path of a .py file"
+    return None
+
+
+# -- shared, per server --------------------------------------------------------------------------------
+@st.cache_resource
+def file_watch() -> FileWatch:
+    return FileWatch()
+
+
+class _Devices:
+    """The devices torch sees, found once per server in a subprocess (torch is not imported here)."""
+
+    def __init__(self):
+        self.found: list[str] | None = None
+        threading.Thread(target=self._probe, daemon=True).start()
+
+    def _probe(self):
+        code = ("import torch\nd=['cpu']\nif torch.cuda.is_available(): d.insert(0,'cuda')\n"
+                "mps=getattr(torch.backends,'mps',None)\nif mps is not None and mps.is_available(): d.insert(0,'mps')\n"
+                "print(' '.join(d))")
+        try:
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+            self.found = out.stdout.split() or ["cpu"]
+        except (OSError, subprocess.SubprocessError):
+            self.found = ["cpu"]
+
+
+@st.cache_resource
+def devices() -> _Devices:
+    return _Devices()
+
+
+@st.cache_resource(max_entries=16)
+def _load(path: str, version: tuple) -> RunView:
+    return load_run(path)
+
+
+# -- per session ---------------------------------------------------------------------------------------
+def init() -> None:
+    """First script run of a session: take the model file and run from the URL (a shared link)."""
+    ss = st.session_state
+    if ss.get("_init"):
+        return
+    ss._init = True
+    params = st.query_params
+    ss.model_file = params.get("model") or DEFAULT_MODEL
+    ss.run_path = params.get("run")
+    ss.job = None
+    ss.last_result = None
+    ss.auto_started = set()
+    ss.seen_version = None
+    ss.steps, ss.batch_size, ss.device = 20, 8, "auto"
+    ss.watch = True
+    if ss.run_path and not (run_root() / ss.run_path).is_dir() and not Path(ss.run_path).is_dir():
+        ss.link_problem = f"The run in the link ({ss.run_path}) is not in {run_root()}; showing the newest run."
+        ss.run_path = None
+
+
+def sync_url() -> None:
+    """Keep the view in the URL: model file and run (the page is in the path)."""
+    ss = st.session_state
+    wanted = {"model": ss.model_file}
+    if ss.run_path:
+        wanted["run"] = Path(ss.run_path).name
+    for key, value in wanted.items():
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
+    if not ss.run_path and "run" in st.query_params:
+        del st.query_params["run"]
+
+
+def current_run_path() -> Path | None:
+    ss = st.session_state
+    if ss.run_path:
+        for candidate in (run_root() / Path(ss.run_path).name, Path(ss.run_path)):
+            if candidate.is_dir():
+                return candidate
+    if model_problem(ss.model_file) is None:
+        return latest_run_for(run_root(), ss.model_file)
+    return None
+
+
+def current_run() -> RunView | None:
+    """The run on screen, loaded once per change of its log; None when there is none yet."""
+    path = current_run_path()
+    if path is None:
+        return None
+    try:
+        return _load(str(path), log_version(path))
+    except RunLogError as e:
+        st.error(str(e))
+        return None
+
+
+def start_check(reason: str = "") -> None:
+    ss = st.session_state
+    problem = model_problem(ss.model_file)
+    if problem:
+        ss.last_result = {"error": problem, "findings": []}
+        return
+    if ss.job is not None:
+        ss.job.cancel()
+    run_root().mkdir(parents=True, exist_ok=True)
+    ss.job = CheckJob(ss.model_file, steps=int(ss.steps), batch_size=int(ss.batch_size), device=ss.device,
+                      run_dir=str(run_root())).start()
+    ss.job_reason = reason
+    ss.last_result = None
+
+
+def _finish(job: CheckJob) -> None:
+    ss = st.session_state
+    result = job.result() or {}
+    ss.last_result = result
+    if result.get("run_dir"):
+        ss.run_path = Path(result["run_dir"]).name
+    ss.job = None
+
+
+def _on_model_change() -> None:
+    ss = st.session_state
+    ss.model_file = ss._model_input.strip()
+    ss.run_path = None
+    ss.last_result = None
+
+
+def _on_sample_pick() -> None:
+    ss = st.session_state
+    if ss._sample:
+        ss.model_file = ss._sample
+        ss._model_input = ss._sample
+        ss.run_path = None
+        ss.last_result = None
+
+
+def _cancel() -> None:
+    job = st.session_state.job
+    if job is not None:
+        job.cancel()
+        _finish(job)
+
+
+def sidebar() -> None:
+    ss = st.session_state
+    with st.sidebar:
+        st.markdown("### ForgeScope")
+        if "_model_input" not in ss:
+            ss._model_input = ss.model_file
+        st.text_input("Model file", key="_model_input", on_change=_on_model_change,
+                      help="Path of a .py file defining the model (relative to where the dashboard started). "
+                           "It runs in a separate worker process, never in the dashboard.")
+        choices = samples()
+        st.selectbox("…or a bundled sample", [""] + choices, key="_sample", on_change=_on_sample_pick,
+                     format_func=lambda s: s.removeprefix("sample_models/") if s else "pick a sample")
+        problem = model_problem(ss.model_file)
+        if problem:
+            st.error(problem)
+        found = devices().found
+        options = ["auto"] + (found or ["cpu"])
+        if ss.device not in options:
+            ss.device = "auto"
+        st.selectbox("Device", options, key="device",
+                     help="auto picks cuda, then mps, then cpu" + ("" if found else " (looking for GPUs…)"))
+        c1, c2 = st.columns(2)
+        c1.number_input("Steps", *STEP_LIMITS, key="steps", step=5)
+        c2.number_input("Batch size", *BATCH_LIMITS, key="batch_size", step=8)
+        # first visit to a model with no run yet: check it without waiting for a click
+        if (ss.job is None and problem is None and ss.model_file not in ss.auto_started
+                and current_run_path() is None):
+            ss.auto_started.add(ss.model_file)
+            start_check("first look")
+        running = ss.job is not None
+        b1, b2 = st.columns(2)
+        b1.button("Run", type="primary", disabled=running or problem is not None, on_click=start_check,
+                  args=("run",), width="stretch")
+        b2.button("Cancel", disabled=not running, on_click=_cancel, width="stretch")
+        st.toggle("Watch file (re-run on save)", key="watch",
+                  help="Saving the model file re-runs the check and refreshes the page.")
+        period = 0.5 if ss.job is not None else (1.0 if ss.watch and problem is None else None)
+        st.fragment(run_every=period)(_job_panel)()
+
+
+def _job_panel() -> None:
+    ss = st.session_state
+    if ss.watch and model_problem(ss.model_file) is None:
+        watcher = file_watch()
+        watcher.watch(ss.model_file)
+        version = (ss.model_file, watcher.version(ss.model_file))
+        if ss.seen_version is None or ss.seen_version[0] != ss.model_file:
+            ss.seen_version = version
+        elif version != ss.seen_version:
+            ss.seen_version = version
+            start_check("file saved")
+    job = ss.job
+    if job is None:
+        return
+    if job.poll():
+        _finish(job)
+        st.rerun()
+    done, total = job.progress()
+    why = " (file saved)" if ss.get("job_reason") == "file saved" else ""
+    label = f"Checking {Path(ss.model_file).name}{why}: step {done} of {total}" if done else \
+        f"Starting {Path(ss.model_file).name}{why}: importing torch and the model…"
+    st.progress(min(done / max(total, 1), 1.0), text=label)
+
+
+def load_compare(name: str) -> RunView | None:
+    path = run_root() / name
+    try:
+        return _load(str(path), log_version(path))
+    except RunLogError as e:
+        st.error(str(e))
+        return None
+
+
+def run_summaries():
+    return list_run_summaries(run_root())
+
+
+# -- small page helpers --------------------------------------------------------------------------------
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md(text) -> str:
+    """User-controlled text made literal for st.markdown (names, paths, messages)."""
+    return _MD_SPECIAL.sub(r"\\\1", "" if text is None else str(text))
+
+
+STATUS_BADGE = {"finished": ":green-badge[finished]", "running": ":blue-badge[running]",
+                "failed": ":red-badge[failed]", "stopped": ":orange-badge[stopped]"}
+
+
+def header(title: str, run: RunView | None) -> None:
+    st.header(title, anchor=False)
+    ss = st.session_state
+    if ss.get("link_problem"):
+        st.warning(ss.pop("link_problem"))
+    if run is None:
+        if ss.job is None:
+            st.info(f"No run yet for {ss.model_file}. Press **Run** in the sidebar to check it.")
+        else:
+            st.info("Checking the model… the page fills in when the first run finishes.")
+        return
+    meta = run.meta
+    where = meta.get("model_location") or meta.get("model_file")
+    parts = [f"**{md(meta.get('model') or '?')}**", md(where) if where else None,
+             f"{run.steps} steps on {md(meta.get('device') or '?')}", f"run {md(run.name)}"]
+    st.caption(f"{STATUS_BADGE.get(run.status, run.status)} " + " · ".join(p for p in parts if p))

@@ -1,0 +1,34 @@
+"""Data loading: time waiting for the next batch vs compute, the stall share, the loader and the advice."""
+import pandas as pd
+import streamlit as st
+
+from app import figures, state
+from app.data import data_wait_share
+
+run = state.current_run()
+state.header("Data loading", run)
+if run is None:
+    st.stop()
+scalars = run.scalars
+share = data_wait_share(scalars)
+c1, c2, c3 = st.columns(3)
+c1.metric("Waiting for data", f"{share:.0%} of step time" if share is not None else "–",
+          help="Excludes the first step (DataLoader workers starting).")
+if "data_wait_s" in scalars and scalars["data_wait_s"].notna().sum() > 1:
+    c2.metric("Median wait", f"{scalars['data_wait_s'].iloc[1:].median() * 1000:.2f} ms")
+if "step_time_s" in scalars and scalars["step_time_s"].notna().sum() > 1:
+    c3.metric("Median step", f"{scalars['step_time_s'].iloc[1:].median() * 1000:.2f} ms")
+st.plotly_chart(figures.data_loading_figure(scalars), width="stretch", key="data-loading")
+
+loader = run.meta.get("loader")
+if loader:
+    st.subheader("Loader settings")
+    st.dataframe(pd.DataFrame([{"setting": k, "value": str(v)} for k, v in loader.items()]), hide_index=True)
+else:
+    st.caption("No DataLoader settings recorded (wrap the loader with probe.wrap(loader) to record them).")
+stalls = [f for f in run.findings if f["code"] == "dataloader-stall"]
+if stalls:
+    for f in stalls:
+        st.warning(f"**{state.md(f['title'])}**\n\n{state.md(f.get('fix'))}")
+elif share is not None:
+    st.success("The loop is not waiting on data.")

@@ -1,0 +1,30 @@
+"""Memory: CUDA allocated / reserved / peak per step, process RSS on CPU, with the growth slope."""
+import streamlit as st
+
+from app import figures, state
+from app.data import fmt_bytes, growth_slope, memory_columns
+
+run = state.current_run()
+state.header("Memory", run)
+if run is None:
+    st.stop()
+cols = memory_columns(run.scalars)
+if not cols:
+    st.info("This run recorded no memory (memory was off, or no step has run yet).")
+    st.stop()
+
+main = next((c for c in ("mem.cuda_allocated_bytes", "mem.mps_allocated_bytes", "mem.rss_bytes") if c in cols), cols[0])
+series = run.scalars[main].dropna()
+slope = growth_slope(series.iloc[1:]) if len(series) > 3 else None
+c1, c2, c3 = st.columns(3)
+c1.metric(f"{figures.MEMORY_LABELS.get(main, main)} now", fmt_bytes(float(series.iloc[-1])) if len(series) else "–")
+peak_col = "mem.cuda_peak_bytes" if "mem.cuda_peak_bytes" in cols else main
+c2.metric("Peak", fmt_bytes(float(run.scalars[peak_col].max())))
+c3.metric("Growth per step (after step 0)", f"{fmt_bytes(slope)}/step" if slope is not None else "–")
+if main == "mem.rss_bytes":
+    st.caption("On CPU this is the whole process's resident memory (RSS): only leaks of a few MiB per step "
+               "stand out from the allocator's noise.")
+st.plotly_chart(figures.memory_figure(run.scalars), width="stretch", key="memory")
+growth = [f for f in run.findings if f["code"] == "memory-growth"]
+for f in growth:
+    st.warning(f"**{state.md(f['title'])}** {state.md(f.get('fix'))}")

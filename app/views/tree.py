@@ -1,0 +1,71 @@
+"""Registration tree: what PyTorch sees of the model — modules, parameters, buffers — and what it misses."""
+import streamlit as st
+
+from app import figures, state
+from app.data import tensor_table
+
+run = state.current_run()
+state.header("Registration tree", run)
+if run is None:
+    st.stop()
+tree = run.tree
+if not tree:
+    st.warning("This run recorded no registration tree.")
+    st.stop()
+
+modules = tree.get("modules", [])
+table = tensor_table(tree)
+registered = table[table["registered"]]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Modules", f"{len(modules):,}")
+c2.metric("Parameters", f"{int(registered.loc[registered['kind'] == 'parameter', 'numel'].sum()):,}")
+c3.metric("Trainable, not in optimizer",
+          f"{int((registered['trainable'] & ~registered['in_optimizer'] & (registered['kind'] == 'parameter')).sum())}")
+c4.metric("Unregistered", len(tree.get("unregistered", [])) + len(tree.get("uninitialised", [])))
+
+for u in tree.get("unregistered", []):
+    st.error(f"**{state.md(u['attribute'])}** on `{u['module'] or '(model)'}` is a plain {u['container']} of "
+             f"{u['count']} {u['kind']}(s), {u.get('numel', 0):,} values PyTorch does not see"
+             + (f" — `{u['location']}`" if u.get("location") else ""))
+for b in tree.get("uninitialised", []):
+    st.error(f"`{b.get('path') or '(model)'}` ({state.md(b.get('class'))}) never ran nn.Module.__init__"
+             + (f" — `{b['location']}`" if b.get("location") else ""))
+
+o1, o2, o3 = st.columns([3, 3, 2])
+colour_by = o1.radio("Colour by", ["device", "trainable", "in optimizer"], horizontal=True, key="tree_colour")
+root = o2.selectbox("Focus on", figures.focus_choices(tree), format_func=lambda p: p or "(the whole model)",
+                    key="tree_root", help="Show one module's subtree (type to search).")
+depth = o3.slider("Levels shown", 2, 8, figures.default_tree_depth(tree), key="tree_depth",
+                  help="Click a block to zoom into it. Large models start with fewer levels: thousands of "
+                       "blocks at once are slow to draw and too small to read.")
+left, right = st.columns([3, 2])
+left.plotly_chart(figures.tree_figure(tree, colour_by, max_depth=depth, root=root or ""), width="stretch",
+                  key="tree-figure")
+with right:
+    query = st.text_input("Filter tensors", key="tree_filter", placeholder="name or module contains…")
+    only = st.multiselect("Show only", ["trainable", "frozen", "not in optimizer", "unregistered", "buffers"],
+                          key="tree_only")
+    shown = table
+    if query:
+        mask = shown["name"].str.contains(query, case=False, regex=False) | \
+            shown["module"].astype(str).str.contains(query, case=False, regex=False)
+        shown = shown[mask]
+    if "trainable" in only:
+        shown = shown[shown["trainable"]]
+    if "frozen" in only:
+        shown = shown[~shown["trainable"] & (shown["kind"] == "parameter")]
+    if "not in optimizer" in only:
+        shown = shown[shown["trainable"] & ~shown["in_optimizer"]]
+    if "unregistered" in only:
+        shown = shown[~shown["registered"]]
+    if "buffers" in only:
+        shown = shown[shown["kind"] == "buffer"]
+    st.caption(f"{len(shown):,} of {len(table):,} tensors")
+    view = shown.drop(columns=["registered"])
+    unregistered = ~shown["registered"].to_numpy()
+    if unregistered.any() and len(shown) <= 2000:   # unregistered rows in red (styling is slow on huge tables)
+        red = {i for i, bad in zip(view.index, unregistered) if bad}
+        view = view.style.apply(lambda row: ["color: #e5484d; font-weight: 600" if row.name in red else ""] * len(row),
+                                axis=1)
+    st.dataframe(view, hide_index=True, width="stretch", height=480,
+                 column_config={"numel": st.column_config.NumberColumn("numel", format="%d")})

@@ -1,0 +1,202 @@
+"""Every dashboard page through Streamlit's AppTest, on runs the real command line recorded.
+
+The model files run in real worker subprocesses (the dashboard starts them, as a user's Run would); the
+pages read the real SQLite run logs.
+"""
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = str(ROOT / "app" / "main.py")
+PAGES = ["views/findings.py", "views/tree.py", "views/gradients.py", "views/weights.py", "views/memory.py",
+         "views/data_loading.py", "views/runs.py"]
+BUGGY = "sample_models/unregistered_module.py"
+CLEAN = "sample_models/unregistered_module_fixed.py"
+
+
+def check(model: str, run_dir: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "probes", "check", model, "--steps", "6", "--run-dir", str(run_dir),
+                           "--json"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A run directory holding one checked buggy sample and one checked clean sample."""
+    root = tmp_path_factory.mktemp("runs")
+    buggy, clean = check(BUGGY, root), check(CLEAN, root)
+    assert buggy["error"] is None and clean["error"] is None
+    return root, buggy, clean
+
+
+def app(monkeypatch, run_root: Path, model: str, **params) -> AppTest:
+    monkeypatch.setenv("FORGESCOPE_RUN_DIR", str(run_root))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params["model"] = model
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at
+
+
+def plain(markdown: str) -> str:
+    """What the user reads: the markdown escapes app.state.md adds, removed."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def text_of(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
+    parts += [s.value for s in at.success] + [i.value for i in at.info] + [w.value for w in at.warning]
+    return plain("\n".join(str(p) for p in parts))
+
+
+def wait_for_job(at: AppTest, timeout: float = 120) -> AppTest:
+    """Rerun the script (as the page's polling fragment would) until the worker has finished."""
+    deadline = time.monotonic() + timeout
+    at.run()
+    while at.session_state["job"] is not None:
+        assert time.monotonic() < deadline, "the check did not finish"
+        time.sleep(0.3)
+        at.run()
+    return at.run()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_a_buggy_run(page, runs, monkeypatch):
+    root, buggy, _ = runs
+    at = app(monkeypatch, root, BUGGY).run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["job"] is None          # the run existed: nothing was started
+    if page != "views/runs.py":
+        assert Path(buggy["run_dir"]).name in text_of(at)   # the header names the run on screen
+
+
+def test_findings_page_shows_the_buggy_samples_finding(runs, monkeypatch):
+    root, buggy, _ = runs
+    at = app(monkeypatch, root, BUGGY).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Errors"] == "1"
+    text = text_of(at)
+    assert "unregistered-module" in text
+    assert "sample_models/unregistered_module.py:15" in text       # the line of the plain list
+    assert "nn.ModuleList" in text                                  # the fix
+
+
+def test_findings_page_of_a_clean_sample_shows_none(runs, monkeypatch):
+    root, _, clean = runs
+    at = app(monkeypatch, root, CLEAN).run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Errors"] == "0"
+    assert any("No problems found" in s.value for s in at.success)
+
+
+def test_tree_page_names_the_unregistered_list(runs, monkeypatch):
+    root, _, _ = runs
+    at = app(monkeypatch, root, BUGGY).run()
+    at.switch_page("views/tree.py").run()
+    assert any("hidden" in e.value and "plain list" in e.value for e in at.error)
+    at.text_input(key="tree_filter").set_value("out").run()
+    assert any("of 5 tensors" in c.value and c.value.startswith("2 ") for c in at.caption), \
+        [c.value for c in at.caption]
+
+
+def test_run_link_opens_that_run(runs, monkeypatch):
+    root, buggy, clean = runs
+    # a shared link: model file and run in the URL
+    at = app(monkeypatch, root, BUGGY, run=Path(clean["run_dir"]).name).run()
+    assert Path(clean["run_dir"]).name in text_of(at)
+    assert at.query_params["run"] == Path(clean["run_dir"]).name
+
+
+def test_runs_page_compares_before_and_after(runs, monkeypatch):
+    root, buggy, clean = runs
+    at = app(monkeypatch, root, BUGGY).run()
+    at.switch_page("views/runs.py").run()
+    at.selectbox(key="compare_a").set_value(Path(buggy["run_dir"]).name)
+    at.selectbox(key="compare_b").set_value(Path(clean["run_dir"]).name).run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Fixed"], metrics["Still there"], metrics["New"]) == ("1", "0", "0")
+
+
+def test_widgets_change_what_runs(tmp_path, monkeypatch):
+    """Steps and batch size set in the sidebar reach the worker; Run records a new run with them."""
+    at = app(monkeypatch, tmp_path, CLEAN)
+    at.run()
+    wait_for_job(at)                         # first visit with no run: checked without a click
+    first = at.session_state["run_path"]
+    assert first and (tmp_path / first).is_dir()
+    at.number_input(key="steps").set_value(3)
+    at.number_input(key="batch_size").set_value(4)
+    at.button[0].click()                     # Run
+    at.run()
+    assert at.session_state["job"] is not None
+    wait_for_job(at)
+    second = at.session_state["run_path"]
+    assert second != first
+    from probes.runlog import RunReader
+    with RunReader(tmp_path / second) as reader:
+        assert reader.step_count() == 3
+        assert reader.meta()["batch_size"] == 4
+    assert {m.label: m.value for m in at.metric}["Errors"] == "0"
+    assert "3 steps" in text_of(at)
+
+
+def test_a_crashing_model_file_leaves_the_dashboard_up_with_the_error(tmp_path, monkeypatch):
+    model = tmp_path / "exits.py"
+    shutil.copy(ROOT / "tests/fixtures/model_files/exit_at_import.py", model)
+    at = app(monkeypatch, tmp_path / "runs", str(model))
+    wait_for_job(at)
+    assert not at.exception
+    errors = [plain(e.value) for e in at.error]
+    assert any("The last check failed" in e and "exits.py:6: the file called sys.exit(3)" in e for e in errors), errors
+
+
+def test_cancel_stops_the_worker(tmp_path, monkeypatch):
+    model = tmp_path / "loops.py"
+    shutil.copy(ROOT / "tests/fixtures/model_files/infinite_loop.py", model)
+    at = app(monkeypatch, tmp_path / "runs", str(model)).run()
+    job = at.session_state["job"]
+    assert job is not None and job.proc.poll() is None
+    at.button[1].click().run()               # Cancel
+    assert at.session_state["job"] is None
+    assert job.proc.poll() is not None       # the worker process is gone
+    assert any("check cancelled" in plain(e.value) for e in at.error)
+
+
+def test_a_path_that_is_not_a_python_file_is_refused(tmp_path, monkeypatch):
+    at = app(monkeypatch, tmp_path, "README.md").run()
+    assert not at.exception
+    assert any("not a Python file" in plain(e.value) for e in at.error)
+    assert at.session_state["job"] is None
+
+
+def test_the_dashboard_process_never_imports_torch_or_the_model_file(tmp_path):
+    """A whole check through the app, in a fresh interpreter: the model ran, but not in this process."""
+    script = f"""
+import os, sys, time
+sys.path.insert(0, {str(ROOT)!r})
+os.environ["FORGESCOPE_RUN_DIR"] = {str(tmp_path)!r}
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({MAIN!r}, default_timeout=60)
+at.query_params["model"] = {CLEAN!r}
+at.run()
+deadline = time.monotonic() + 120
+while at.session_state["job"] is not None and time.monotonic() < deadline:
+    time.sleep(0.3)
+    at.run()
+at.run()
+print(at.session_state["run_path"] is not None, "torch" in sys.modules,
+      any("unregistered_module" in name for name in sys.modules))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.stdout.split() == ["True", "False", "False"], proc.stdout + proc.stderr[-2000:]

@@ -342,8 +342,10 @@ def test_memory_growth_prefers_cuda():
 
 # -- dataloader-stall ---------------------------------------------------------------------------------
 def stall_run(share, device="cpu", workers=0, cpus=4, step=0.05, steps=6):
-    wait = [0.5] + [step * share] * (steps - 1)          # step 0 waits for worker start-up: skipped
-    scalars = frame({"data_wait_s": wait, "step_time_s": [0.6] + [step] * (steps - 1)})
+    """Steps after start-up wait `share` of the step; the first max(1, workers) wait for workers to start."""
+    warmup = max(1, workers)
+    wait = [0.5] * warmup + [step * share] * steps
+    scalars = frame({"data_wait_s": wait, "step_time_s": [0.6] * warmup + [step] * steps})
     meta = {"device": device, "cpus": cpus, "loader": {"class": "DataLoader", "num_workers": workers,
                                                        "pin_memory": False, "persistent_workers": False}}
     return run(scalars=scalars, meta=meta)
@@ -352,7 +354,7 @@ def stall_run(share, device="cpu", workers=0, cpus=4, step=0.05, steps=6):
 def test_dataloader_stall_advice_fits_cpu():
     (f,) = dataloader_stall(stall_run(0.8))
     assert (f.code, f.severity, f.module, f.location) == ("dataloader-stall", "warning", None, None)
-    assert f.evidence["median_share"] == pytest.approx(0.8) and f.evidence["steps"] == 5
+    assert f.evidence["median_share"] == pytest.approx(0.8) and f.evidence["steps"] == 6
     assert f.evidence["suggested_num_workers"] == 4 and "num_workers from 0 to 4" in f.fix
     assert "pin_memory" not in f.fix and "persistent_workers" not in f.fix
 
@@ -375,7 +377,18 @@ def test_dataloader_stall_edges():
     assert dataloader_stall(stall_run(T.DATA_WAIT_SHARE * 0.9)) == []
     assert dataloader_stall(stall_run(T.DATA_WAIT_SHARE * 1.1)) != []
     assert dataloader_stall(stall_run(0.9, step=T.DATA_WAIT_MIN_S)) == []                     # tiny waits
-    assert dataloader_stall(stall_run(0.9, steps=T.DATA_WAIT_MIN_STEPS)) == []               # too few steps
+    assert dataloader_stall(stall_run(0.9, steps=T.DATA_WAIT_MIN_STEPS - 1)) == []           # too few steps
+    assert dataloader_stall(stall_run(0.9, steps=T.DATA_WAIT_MIN_STEPS)) != []
+
+
+def test_dataloader_stall_skips_each_workers_start_up():
+    """Eight workers start one after another: their first batches wait, the steady state does not."""
+    data = stall_run(0.1, workers=8, cpus=8, steps=4)
+    data.scalars.iloc[:8] = [[0.04, 0.05]] * 8          # start-up batches: 80% of the step waiting
+    assert dataloader_stall(data) == []
+    data.meta["loader"]["num_workers"] = 0              # the same waits without workers: a real stall
+    (f,) = dataloader_stall(data)
+    assert f.evidence["steps"] == 11
 
 
 # -- suspicious-initial-loss --------------------------------------------------------------------------

@@ -67,7 +67,11 @@ def dataloader_stall(data: RunData) -> list[Finding]:
     if "data_wait_s" not in s.columns or "step_time_s" not in s.columns:
         return []
     frame = s[["data_wait_s", "step_time_s"]].dropna()
-    frame = frame[frame.index > frame.index.min()] if not frame.empty else frame     # skip worker start-up
+    # skip start-up: worker k of a DataLoader delivers batch k first, and that batch carries the worker's own
+    # start-up (its processes are started one after another); without workers only the first batch does
+    workers = (data.meta.get("loader") or {}).get("num_workers")
+    warmup = max(1, workers) if isinstance(workers, int) else 1
+    frame = frame.iloc[warmup:]
     frame = frame[frame["step_time_s"] > 0]
     if len(frame) < T.DATA_WAIT_MIN_STEPS:
         return []

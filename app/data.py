@@ -211,6 +211,54 @@ def data_wait_share(scalars: pd.DataFrame) -> float | None:
     return float(frame["data_wait_s"].sum()) / total
 
 
+def data_loading_summary(scalars: pd.DataFrame) -> dict[str, float | None]:
+    """The Data loading page's numbers: wait share, median wait and median step (seconds), step 0 skipped."""
+    out: dict[str, float | None] = {"share": data_wait_share(scalars), "median_wait_s": None, "median_step_s": None}
+    for column, key in (("data_wait_s", "median_wait_s"), ("step_time_s", "median_step_s")):
+        if column in scalars and scalars[column].notna().sum() > 1:
+            out[key] = float(scalars[column].iloc[1:].median())
+    return out
+
+
+# the memory series a page leads with, best first: the accelerator's allocator, else the process
+MAIN_MEMORY = ("mem.cuda_allocated_bytes", "mem.mps_allocated_bytes", "mem.rss_bytes")
+
+
+def memory_summary(scalars: pd.DataFrame) -> dict[str, Any] | None:
+    """The Memory page's numbers: which series leads, its last value, the peak and the growth per step
+    after step 0 (bytes); None when the run recorded no memory."""
+    cols = memory_columns(scalars)
+    if not cols:
+        return None
+    main = next((c for c in MAIN_MEMORY if c in cols), cols[0])
+    series = scalars[main].dropna()
+    peak_col = "mem.cuda_peak_bytes" if "mem.cuda_peak_bytes" in cols else main
+    peak = scalars[peak_col].max()
+    return {"column": main, "now": float(series.iloc[-1]) if len(series) else None,
+            "peak": float(peak) if pd.notna(peak) else None,
+            "slope": growth_slope(series.iloc[1:]) if len(series) > 3 else None}
+
+
+def update_summary(ratio: pd.DataFrame, norm: pd.DataFrame) -> pd.DataFrame:
+    """Per parameter: median and last update ratio, and the steps whose update was exactly zero."""
+    summary = ratio.median(skipna=True).rename("median ratio").to_frame()
+    summary["last ratio"] = ratio.ffill().iloc[-1] if len(ratio) else float("nan")
+    zero = (norm.reindex(columns=ratio.columns) == 0).sum() if not norm.empty else 0
+    summary["zero-update steps"] = zero
+    return summary
+
+
+def tree_counts(tree: dict[str, Any] | None) -> dict[str, int]:
+    """The Registration tree page's numbers: modules, registered parameter values, trainable parameters
+    in no optimizer, unregistered attributes (and modules that never ran nn.Module.__init__)."""
+    tree = tree or {}
+    params = [t for t in tree.get("tensors", []) if t["kind"] == "parameter" and not t.get("duplicate")]
+    return {"modules": len(tree.get("modules", [])),
+            "parameters": sum(int(t.get("numel") or 0) for t in params),
+            "not_in_optimizer": sum(1 for t in params if t.get("requires_grad") and t.get("optimizer") is None),
+            "unregistered": len(tree.get("unregistered", [])) + len(tree.get("uninitialised", []))}
+
+
 def tensor_table(tree: dict[str, Any] | None) -> pd.DataFrame:
     """Parameters and buffers, plus unregistered tensors, one row each."""
     columns = ["name", "module", "kind", "shape", "dtype", "device", "numel", "trainable", "in_optimizer",

@@ -4,9 +4,11 @@
    findings on screen. Budget 5 s.
 2. A recorded run of 10,000 steps x 200 parameters: seconds for each page to render (navigation click to
    the page's heading and first chart visible). Budget 3 s per page.
+3. A real model of about 2,000 modules (500 blocks of Linear, LayerNorm and ReLU in a ModuleList): the
+   registration tree's snapshot time, and the tree page's render time.
 Also: loading that run into the pages' frames (app.data.load_run) and building each figure, in process.
 
-    python benchmarks/dashboard.py [--steps 10000] [--params 200] [--chromium /usr/bin/chromium]
+    python benchmarks/dashboard.py [--steps 10000] [--params 200] [--blocks 500] [--chromium /usr/bin/chromium]
 """
 from __future__ import annotations
 
@@ -62,6 +64,43 @@ def synthetic_run(run_dir: Path, steps: int, params: int) -> Path:
     return path
 
 
+def wide_tree_run(run_dir: Path, blocks: int) -> tuple[Path, int, float]:
+    """A run holding only the registration tree of a real wide model; (path, modules, snapshot seconds)."""
+    import torch
+    from torch import nn
+
+    from probes.runlog import RunWriter
+    from probes.tree import snapshot
+
+    def block() -> nn.Module:
+        return nn.Sequential(nn.Linear(16, 16), nn.LayerNorm(16), nn.ReLU())
+
+    model = nn.Module()
+    model.blocks = nn.ModuleList(block() for _ in range(blocks))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    t = time.perf_counter()
+    tree = snapshot(model, [optimizer])
+    took = time.perf_counter() - t
+    path = run_dir / "bench-wide-tree"
+    path.mkdir(parents=True)
+    writer = RunWriter(path / "run.db")
+    writer.set_meta(model="Wide", device="cpu", started=time.time(), status="finished", source="benchmark")
+    writer.write_tree(0, tree)
+    writer.close()
+    return path, len(tree["modules"]), took
+
+
+def click_page(page, name: str) -> float:
+    """Seconds from a click on the page's link to its heading and first chart drawn."""
+    t = time.monotonic()
+    page.get_by_role("link", name=name).first.click()
+    page.get_by_role("heading", name=name).first.wait_for(timeout=60_000)
+    if name not in ("Runs", "Findings"):
+        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+    return time.monotonic() - t
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -87,6 +126,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10_000)
     ap.add_argument("--params", type=int, default=200)
+    ap.add_argument("--blocks", type=int, default=500, help="blocks of the wide model (4 modules each)")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
@@ -99,6 +139,8 @@ def main() -> None:
         t = time.perf_counter()
         run = synthetic_run(root, args.steps, args.params)
         print(f"wrote {args.steps:,} steps x {args.params} parameters in {time.perf_counter() - t:.1f} s")
+        wide, n_modules, snap = wide_tree_run(root, args.blocks)
+        print(f"registration tree snapshot of a {n_modules:,}-module model: {snap:.2f} s")
         t = time.perf_counter()
         view = load_run(run)
         print(f"load_run (all series + run checks): {time.perf_counter() - t:.3f} s")
@@ -127,13 +169,14 @@ def main() -> None:
                 rows: dict[str, list[float]] = {}
                 for _ in range(2):          # the first round also loads each chart type's code once
                     for name in PAGES[1:] + PAGES[:1]:
-                        t = time.monotonic()
-                        page.get_by_role("link", name=name).first.click()
-                        page.get_by_role("heading", name=name).first.wait_for(timeout=60_000)
-                        if name not in ("Runs", "Findings"):
-                            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-                            page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
-                        rows.setdefault(name, []).append(time.monotonic() - t)
+                        rows.setdefault(name, []).append(click_page(page, name))
+                page.goto(f"{url}/?run={wide.name}")
+                page.get_by_role("heading", name="Findings").first.wait_for(timeout=60_000)
+                page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+                wide_rows = []
+                for _ in range(2):
+                    wide_rows.append(click_page(page, "Registration tree"))
+                    click_page(page, "Runs")
                 browser.close()
         finally:
             proc.terminate()
@@ -142,6 +185,7 @@ def main() -> None:
     print(f"{'page':<20}{'first view':>11}{'again':>8}")
     for name, (first, again) in rows.items():
         print(f"{name:<20}{first:>11.2f}{again:>8.2f}")
+    print(f"{'tree, ' + format(n_modules, ',') + ' modules':<20}{wide_rows[0]:>11.2f}{wide_rows[1]:>8.2f}")
     import plotly
     import streamlit
     print(f"\n{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from app import figures, htmlreport
-from app.data import (RunView, data_wait_share, downsample, growth_slope, load_run, nonfinite_steps,
-                      per_layer_norm, statistics_frame, tensor_table, to_parquet_bytes)
+from app.data import (RunView, data_loading_summary, data_wait_share, downsample, growth_slope, load_run,
+                      memory_summary, nonfinite_steps, per_layer_norm, statistics_frame, tensor_table,
+                      to_parquet_bytes, tree_counts, update_summary)
 from probes.runlog import RunWriter
 
 
@@ -45,6 +46,31 @@ def test_growth_slope_is_bytes_per_step():
 def test_data_wait_share_skips_the_first_step():
     scalars = frame({"data_wait_s": [5.0, 0.3, 0.3], "step_time_s": [6.0, 1.0, 1.0]})
     assert data_wait_share(scalars) == pytest.approx(0.3)
+
+
+def test_page_summaries():
+    scalars = frame({"data_wait_s": [5.0, 0.1, 0.3, 0.2], "step_time_s": [6.0, 1.0, 3.0, 2.0],
+                     "mem.cuda_allocated_bytes": [10.0, 20.0, 30.0, 40.0],
+                     "mem.cuda_peak_bytes": [15.0, 90.0, 35.0, 45.0], "mem.rss_bytes": [1e9] * 4})
+    numbers = data_loading_summary(scalars)
+    assert numbers["median_wait_s"] == pytest.approx(0.2) and numbers["median_step_s"] == pytest.approx(2.0)
+    assert numbers["share"] == pytest.approx(0.1)
+    mem = memory_summary(scalars)
+    assert mem["column"] == "mem.cuda_allocated_bytes"         # the accelerator leads over the process RSS
+    assert (mem["now"], mem["peak"]) == (40.0, 90.0) and mem["slope"] == pytest.approx(10.0)   # bytes/step
+    assert memory_summary(frame({"loss": [1.0]})) is None
+    ratio = frame({"a.weight": [1e-3, 3e-3, np.nan], "b.weight": [0.1, 0.2, 0.3]})
+    norm = frame({"a.weight": [0.0, 1.0, 0.0], "b.weight": [1.0, 1.0, 1.0]})
+    summary = update_summary(ratio, norm)
+    assert summary.loc["a.weight", "median ratio"] == pytest.approx(2e-3)
+    assert summary.loc["a.weight", "last ratio"] == pytest.approx(3e-3)          # carried over the gap
+    assert summary["zero-update steps"].to_dict() == {"a.weight": 2, "b.weight": 0}
+
+
+def test_tree_counts_count_a_tied_weight_once():
+    tree = json.loads(json.dumps(TREE))
+    tree["tensors"].append({**tree["tensors"][0], "name": "tied.weight", "duplicate": True})
+    assert tree_counts(tree) == {"modules": 4, "parameters": 48, "not_in_optimizer": 1, "unregistered": 1}
 
 
 def test_grad_heatmap_is_downsampled_to_the_screen_and_marks_nonfinite_steps():

@@ -3,21 +3,22 @@ import pandas as pd
 import streamlit as st
 
 from app import figures, state
-from app.data import data_wait_share
+from app.data import data_loading_summary
 
 run = state.current_run()
 state.header("Data loading", run)
 if run is None:
     st.stop()
 scalars = run.scalars
-share = data_wait_share(scalars)
+numbers = data_loading_summary(scalars)
+share = numbers["share"]
 c1, c2, c3 = st.columns(3)
 c1.metric("Waiting for data", f"{share:.0%} of step time" if share is not None else "–",
           help="Excludes the first step (DataLoader workers starting).")
-if "data_wait_s" in scalars and scalars["data_wait_s"].notna().sum() > 1:
-    c2.metric("Median wait", f"{scalars['data_wait_s'].iloc[1:].median() * 1000:.2f} ms")
-if "step_time_s" in scalars and scalars["step_time_s"].notna().sum() > 1:
-    c3.metric("Median step", f"{scalars['step_time_s'].iloc[1:].median() * 1000:.2f} ms")
+if numbers["median_wait_s"] is not None:
+    c2.metric("Median wait", f"{numbers['median_wait_s'] * 1000:.2f} ms")
+if numbers["median_step_s"] is not None:
+    c3.metric("Median step", f"{numbers['median_step_s'] * 1000:.2f} ms")
 st.plotly_chart(figures.data_loading_figure(scalars), width="stretch", key="data-loading")
 
 loader = run.meta.get("loader")

@@ -2,24 +2,21 @@
 import streamlit as st
 
 from app import figures, state
-from app.data import fmt_bytes, growth_slope, memory_columns
+from app.data import fmt_bytes, memory_summary
 
 run = state.current_run()
 state.header("Memory", run)
 if run is None:
     st.stop()
-cols = memory_columns(run.scalars)
-if not cols:
+numbers = memory_summary(run.scalars)
+if numbers is None:
     st.info("This run recorded no memory (memory was off, or no step has run yet).")
     st.stop()
 
-main = next((c for c in ("mem.cuda_allocated_bytes", "mem.mps_allocated_bytes", "mem.rss_bytes") if c in cols), cols[0])
-series = run.scalars[main].dropna()
-slope = growth_slope(series.iloc[1:]) if len(series) > 3 else None
+main, slope = numbers["column"], numbers["slope"]
 c1, c2, c3 = st.columns(3)
-c1.metric(f"{figures.MEMORY_LABELS.get(main, main)} now", fmt_bytes(float(series.iloc[-1])) if len(series) else "–")
-peak_col = "mem.cuda_peak_bytes" if "mem.cuda_peak_bytes" in cols else main
-c2.metric("Peak", fmt_bytes(float(run.scalars[peak_col].max())))
+c1.metric(f"{figures.MEMORY_LABELS.get(main, main)} now", fmt_bytes(numbers["now"]))
+c2.metric("Peak", fmt_bytes(numbers["peak"]))
 c3.metric("Growth per step (after step 0)", f"{fmt_bytes(slope)}/step" if slope is not None else "–")
 if main == "mem.rss_bytes":
     st.caption("On CPU this is the whole process's resident memory (RSS): only leaks of a few MiB per step "

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app import figures, state
-from app.data import tensor_table
+from app.data import tensor_table, tree_counts
 
 run = state.current_run()
 state.header("Registration tree", run)
@@ -13,15 +13,13 @@ if not tree:
     st.warning("This run recorded no registration tree.")
     st.stop()
 
-modules = tree.get("modules", [])
+counts = tree_counts(tree)
 table = tensor_table(tree)
-registered = table[table["registered"]]
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Modules", f"{len(modules):,}")
-c2.metric("Parameters", f"{int(registered.loc[registered['kind'] == 'parameter', 'numel'].sum()):,}")
-c3.metric("Trainable, not in optimizer",
-          f"{int((registered['trainable'] & ~registered['in_optimizer'] & (registered['kind'] == 'parameter')).sum())}")
-c4.metric("Unregistered", len(tree.get("unregistered", [])) + len(tree.get("uninitialised", [])))
+c1.metric("Modules", f"{counts['modules']:,}")
+c2.metric("Parameters", f"{counts['parameters']:,}")
+c3.metric("Trainable, not in optimizer", counts["not_in_optimizer"])
+c4.metric("Unregistered", counts["unregistered"])
 
 for u in tree.get("unregistered", []):
     st.error(f"**{state.md(u['attribute'])}** on `{u['module'] or '(model)'}` is a plain {u['container']} of "

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app import figures, state
-from app.data import weight_matrices
+from app.data import update_summary, weight_matrices
 
 run = state.current_run()
 state.header("Weights", run)
@@ -21,9 +21,6 @@ shown = weight_matrices(ratio) if weights_only else ratio
 st.plotly_chart(figures.update_ratio_figure(shown), width="stretch", key="update-ratio")
 st.plotly_chart(figures.update_norm_figure(weight_matrices(norm) if weights_only else norm),
                 width="stretch", key="update-norm")
-summary = shown.median(skipna=True).rename("median ratio").to_frame()
-summary["last ratio"] = shown.ffill().iloc[-1]
-summary["zero-update steps"] = (norm[shown.columns] == 0).sum() if not norm.empty else 0
-st.dataframe(summary, width="stretch",
+st.dataframe(update_summary(shown, norm), width="stretch",
              column_config={"median ratio": st.column_config.NumberColumn(format="%.2e"),
                             "last ratio": st.column_config.NumberColumn(format="%.2e")})

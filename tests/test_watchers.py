@@ -495,3 +495,56 @@ def test_a_failing_watcher_stops_itself_not_training(tmp_path, monkeypatch):
     assert any(issubclass(w.category, ProbeWarning) and "watcher bug" in str(w.message) for w in caught)
     assert codes(found) == ["dead-units"]           # the others went on working
     assert hook_state(model) == before
+
+
+# -- mixed-devices (a module called with an input on another device) ----------------------------------
+
+class HeadLeftBehind(nn.Module):
+    """The head stays on another device than the rest (as a layer replaced after model.to(device) does);
+    each module alone is on one device, so only the inputs show it. The meta device stands in for a GPU."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 2, device="meta")
+
+    def forward(self, x):
+        return self.head(torch.relu(self.body(x)))
+
+
+class TwoStages(nn.Module):
+    """Manual model parallelism: the second stage lives elsewhere and the activation is moved to it."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(8, 8)
+        self.second = nn.Linear(8, 2, device="meta")
+
+    def forward(self, x):
+        return self.second(self.first(x).to("meta"))
+
+
+def forward_once(model, tmp_path, diagnose=1):
+    with Probe(model, torch.optim.SGD(model.parameters(), lr=0.1), run_dir=tmp_path, diagnose=diagnose) as probe:
+        try:
+            model(torch.randn(4, 8))
+        except (RuntimeError, NotImplementedError):   # a real device mismatch raises after the hook has seen it
+            pass
+    return [f for f in probe.findings if f.code == "mixed-devices"]
+
+
+def test_a_module_called_with_an_input_on_another_device(tmp_path):
+    (f,) = forward_once(HeadLeftBehind(), tmp_path)
+    assert (f.severity, f.module, f.location) == ("error", "head", line_of(HeadLeftBehind.forward, "self.head("))
+    assert f.evidence["module_device"] == "meta" and f.evidence["input_devices"] == ["cpu"]
+    assert "model.to(device)" in f.fix
+
+
+def test_moving_activations_between_stages_is_clean(tmp_path):
+    assert forward_once(TwoStages(), tmp_path) == []
+
+
+def test_input_devices_are_looked_at_only_on_diagnostic_steps(tmp_path):
+    model = HeadLeftBehind()
+    assert forward_once(model, tmp_path, diagnose=lambda step: False) == []
+    assert hook_state(model) == hook_state(HeadLeftBehind())     # no hook left behind

@@ -13,6 +13,8 @@ from .broken_grad import GradientChainBroken
 from .dead_units import DeadUnits
 from .direct_forward import ForwardCalledDirectly
 from .eval_mode import EvalModeMissing
+from .input_devices import InputDevices
 from .layer_in_forward import LayerCreatedInForward
 
-WATCHERS: tuple = (LayerCreatedInForward, GradientChainBroken, ForwardCalledDirectly, EvalModeMissing, DeadUnits)
+WATCHERS: tuple = (LayerCreatedInForward, GradientChainBroken, ForwardCalledDirectly, EvalModeMissing, DeadUnits,
+                   InputDevices)

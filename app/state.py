@@ -172,9 +172,14 @@ def _finish(job: CheckJob) -> None:
     ss.job = None
 
 
+def typed_path(text: str) -> str:
+    """A path as people paste it: surrounding blanks and quotes dropped, ~ expanded."""
+    return os.path.expanduser(text.strip().strip("'\"").strip())
+
+
 def _on_model_change() -> None:
     ss = st.session_state
-    ss.model_file = ss._model_input.strip()
+    ss.model_file = typed_path(ss._model_input)
     ss.run_path = None
     ss.last_result = None
 
@@ -292,7 +297,7 @@ def header(title: str, run: RunView | None) -> None:
         st.warning(ss.pop("link_problem"))
     if run is None:
         if ss.job is None:
-            st.info(f"No run yet for {ss.model_file}. Press **Run** in the sidebar to check it.")
+            st.info(f"No run yet for {md(ss.model_file)}. Press **Run** in the sidebar to check it.")
         else:
             st.info("Checking the model… the page fills in when the first run finishes.")
         return

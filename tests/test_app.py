@@ -180,6 +180,21 @@ def test_a_path_that_is_not_a_python_file_is_refused(tmp_path, monkeypatch):
     assert at.session_state["job"] is None
 
 
+def test_a_typed_path_is_read_as_pasted(tmp_path, monkeypatch):
+    """Quotes from a file manager's 'copy path' and a ~ are what people type: the file is found."""
+    home = tmp_path / "home"
+    (home / "proj").mkdir(parents=True)
+    shutil.copy(ROOT / CLEAN, home / "proj" / "model.py")
+    monkeypatch.setenv("HOME", str(home))
+    at = app(monkeypatch, tmp_path / "runs", CLEAN).run()
+    wait_for_job(at)
+    at.text_input(key="_model_input").set_value("  '~/proj/model.py' ").run()
+    assert at.session_state["model_file"] == str(home / "proj" / "model.py")
+    assert not [e for e in at.error if "no such file" in plain(e.value)]
+    wait_for_job(at)
+    assert "model.py" in text_of(at) and {m.label: m.value for m in at.metric}["Errors"] == "0"
+
+
 def test_the_dashboard_process_never_imports_torch_or_the_model_file(tmp_path):
     """A whole check through the app, in a fresh interpreter: the model ran, but not in this process."""
     script = f"""

@@ -156,7 +156,8 @@ def memory_figure(scalars: pd.DataFrame, *, max_steps: int = 2000) -> go.Figure:
         slope = growth_slope(scalars[col])
         label = MEMORY_LABELS.get(col, col.removeprefix("mem."))
         if slope is not None:
-            label += f" ({slope / 1024:+,.1f} KiB/step)"
+            kib = slope / 1024 if abs(slope / 1024) >= 0.05 else 0.0     # a flat line reads +0.0, not -0.0
+            label += f" ({kib:+,.1f} KiB/step)"
         fig.add_trace(go.Scatter(x=data.index, y=data[col], mode="lines", name=label))
     return _layout(fig, "Memory per step (slope = least-squares growth)", "step", "memory (MiB)")
 

@@ -106,6 +106,18 @@ def test_memory_figure_shows_mib_and_the_slope_in_the_legend():
     assert fig.layout.yaxis.title.text == "memory (MiB)"
 
 
+def test_memory_figure_on_cuda_names_allocated_reserved_and_peak():
+    """The columns the Probe writes on a GPU (probes/quantities/memory.py), each a named line in MiB."""
+    mib = float(1 << 20)
+    scalars = frame({"mem.cuda_allocated_bytes": [10 * mib, 12 * mib, 14 * mib, 16 * mib],
+                     "mem.cuda_reserved_bytes": [32 * mib] * 4, "mem.cuda_peak_bytes": [20 * mib] * 4,
+                     "mem.rss_bytes": [900 * mib] * 4})
+    names = [t.name for t in figures.memory_figure(scalars).data]
+    assert names[0] == "CUDA allocated (+2,048.0 KiB/step)"
+    assert names[1:3] == ["CUDA reserved (+0.0 KiB/step)", "CUDA peak in step (+0.0 KiB/step)"]
+    assert figures.memory_figure(scalars).data[1].y[0] == pytest.approx(32.0)
+
+
 def test_data_loading_figure_splits_each_step_into_wait_and_compute():
     scalars = frame({"data_wait_s": [0.004, 0.001], "step_time_s": [0.010, 0.002]})
     fig = figures.data_loading_figure(scalars)

@@ -47,3 +47,18 @@ def location(file: str | None, line: int | None) -> str | None:
 
 def has_errors(findings) -> bool:
     return any((f["severity"] if isinstance(f, dict) else f.severity) == "error" for f in findings)
+
+
+def explained_elsewhere(finding: dict, others: list[dict]) -> bool:
+    """One bug, one finding: is this finding only a consequence of another one in `others`?
+
+    The parameters of a layer built inside forward are, of course, in no optimizer: when every parameter a
+    param-not-in-optimizer finding names belongs to a layer that layer-created-in-forward reported (by the
+    name it was assigned to), that finding says why, and this one is not repeated."""
+    if finding.get("code") != "param-not-in-optimizer":
+        return False
+    built = [(o.get("evidence") or {}).get("registered_as") for o in others
+             if o.get("code") == "layer-created-in-forward"]
+    built = [b for b in built if b]
+    names = [p.get("name", "") for p in (finding.get("evidence") or {}).get("parameters", [])]
+    return bool(built and names) and all(any(n == b or n.startswith(b + ".") for b in built) for n in names)

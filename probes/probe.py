@@ -28,7 +28,7 @@ from torch.nn.modules import module as nn_module
 
 from . import _loss_capture
 from .checks import RunData, WatchContext, check_run, check_tree
-from .findings import Finding
+from .findings import Finding, explained_elsewhere
 from .loader import WrappedLoader, loader_settings
 from .quantities import Activations, GradNorm, Memory, Quantity, StepContext, UpdateSize
 from .runlog import DB_NAME, RunReader, RunWriter
@@ -336,7 +336,8 @@ class Probe:
         """The run checks over everything recorded, once, when the run ends."""
         with RunReader(self.run_path) as reader:
             found = check_run(RunData.from_reader(reader))
-        self._add_findings(found, None)
+        known = [f.to_dict() for f in self.findings]
+        self._add_findings([f for f in found if not explained_elsewhere(f.to_dict(), known)], None)
 
     def add_findings(self, findings: Iterable[Finding]) -> None:
         """Record findings made outside the Probe (the check worker's own diagnoses)."""

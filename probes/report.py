@@ -6,11 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from .checks import RunData, check_run
+from .findings import explained_elsewhere
 from .runlog import DB_NAME, RunLogError, RunReader, list_runs
 
 
 def merge_findings(*groups: list[dict]) -> list[dict]:
-    """Findings from several sources, each said once (same code, module, location and title)."""
+    """Findings from several sources, each said once (same code, module, location and title).
+
+    One bug, one finding: parameters of a layer built inside forward are, of course, in no optimizer;
+    layer-created-in-forward says why, so param-not-in-optimizer does not say it again for them."""
     seen, merged = set(), []
     for group in groups:
         for f in group:
@@ -18,7 +22,7 @@ def merge_findings(*groups: list[dict]) -> list[dict]:
             if key not in seen:
                 seen.add(key)
                 merged.append(f)
-    return merged
+    return [f for f in merged if not explained_elsewhere(f, merged)]
 
 
 def resolve_run(run_dir: str | Path) -> Path:

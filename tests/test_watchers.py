@@ -97,6 +97,7 @@ def test_layer_assigned_in_forward_is_an_error_at_its_line(tmp_path):
     assert f.severity == "error" and f.module == ""
     assert f.location == line_of(LayerAssignedInForward.forward, "self.fc2 = nn.Linear(16, 2)")
     assert f.evidence["class"] == "Linear" and f.evidence["layer"] == "Linear 16→2"
+    assert f.evidence["registered_as"] == "fc2" and f.evidence["numel"] == 34
 
 
 def test_local_layer_in_a_submodule_names_that_submodule(tmp_path):
@@ -104,6 +105,7 @@ def test_local_layer_in_a_submodule_names_that_submodule(tmp_path):
     assert codes(found) == ["layer-created-in-forward"]
     assert found[0].module == "block"
     assert found[0].location == line_of(LocalLayerBlock.forward, "nn.Linear(8, 8)(x)")
+    assert found[0].evidence["registered_as"] is None and found[0].evidence["numel"] == 72    # a local
 
 
 class ParameterAssignedInForward(nn.Module):
@@ -121,6 +123,34 @@ def test_parameter_assigned_in_forward(tmp_path):
     assert codes(found) == ["layer-created-in-forward"]
     assert found[0].evidence["class"] == "nn.Parameter"
     assert found[0].location == line_of(ParameterAssignedInForward.forward, "self.scale = nn.Parameter")
+    assert found[0].evidence["registered_as"] == "scale" and found[0].evidence["numel"] == 4
+
+
+class AssignedLayerAndForgottenHead(LayerAssignedInForward):
+    def __init__(self):
+        super().__init__()
+        self.aux = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return super().forward(x) + self.aux(x)
+
+
+def test_one_bug_one_finding_a_layer_built_in_forward_is_not_also_optimizer_less(tmp_path):
+    """fc2's parameters are in no optimizer because forward rebuilds it: layer-created-in-forward says so,
+    and param-not-in-optimizer does not repeat it — but still reports a layer truly left out (aux)."""
+    model = AssignedLayerAndForgottenHead()
+    opt = torch.optim.SGD(model.fc1.parameters(), lr=0.1)
+    with Probe(model, opt, run_dir=tmp_path, diagnose=1) as probe:
+        for _ in range(3):
+            loss = model(torch.randn(8, 8)).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    found = {(f.code, f.module) for f in probe.findings if f.severity == "error"}
+    assert found == {("layer-created-in-forward", ""), ("param-not-in-optimizer", "aux")}
+    from probes.report import report_run
+    reported = {(f["code"], f["module"]) for f in report_run(probe.run_path)["findings"] if f["severity"] == "error"}
+    assert reported == found            # report (and the dashboard) merge the same way
 
 
 class LazyAndHarmless(nn.Module):

@@ -26,6 +26,7 @@ class LayerCreatedInForward(SafeWatcher):
 
     def _attach(self) -> None:
         self._reported: set = set()
+        self._pending: dict[int, tuple] = {}        # id(layer) -> (layer, site): built, not yet assigned
         self._step = 0
         self.handles += [
             nn_module.register_module_parameter_registration_hook(self.guard(self._on_parameter)),
@@ -43,33 +44,61 @@ class LayerCreatedInForward(SafeWatcher):
         return False
 
     def _on_parameter(self, module, name, param) -> None:
-        if param is not None and self._in_forward() and not self._in_model(param):
-            self._built(module, name, param.numel())
+        if param is None or not self._in_forward() or self._in_model(param):
+            return
+        if self.ctx.module_name(module) is None:
+            # a layer being constructed (nn.Linear(...) registers its weight): where it ends up is known
+            # only when it is assigned (self.fc = ...) or never (a local); report it then, or at step end
+            if id(module) not in self._pending:
+                self._pending[id(module)] = (module, self._site(module, name))
+        else:           # self.w = nn.Parameter(...) inside forward, on a module of the model
+            site = self._site(module, name)
+            site["param_numel"] = param.numel()
+            self._report(site, self._path(module, name))
 
     def _on_module(self, parent, name, sub) -> None:
         # a parameter-free layer built in forward (nn.ReLU()) is harmless; a known one is a re-assignment
-        if sub is not None and self.ctx.module_name(sub) is None and self._in_forward():
-            numel = sum(p.numel() for p in sub.parameters())
-            if numel:
-                self._built(sub, name, numel)
+        if sub is None or self.ctx.module_name(sub) is not None or not self._in_forward():
+            return
+        pending = self._pending.pop(id(sub), None)
+        site = pending[1] if pending else (self._site(sub, name) if any(True for _ in sub.parameters()) else None)
+        if site is not None:
+            self._report(site, self._path(parent, name))
 
     def _in_model(self, param) -> bool:
         return any(p is param for p in self.ctx.model.parameters())
 
-    def _built(self, layer: nn.Module, name: str, numel: int) -> None:
+    def _path(self, parent: nn.Module, name: str) -> str | None:
+        """The dotted name the new layer or weight gets in the model, when it is assigned to one of its
+        modules (self.fc = ... in forward); None for a local that nothing keeps."""
+        owner = self.ctx.module_name(parent)
+        return None if owner is None else f"{owner}.{name}" if owner else name
+
+    def _site(self, layer: nn.Module, name: str) -> dict:
+        """What is built and where, read from the stack at the moment it is built."""
         # the line that builds it: the innermost user frame running a method of a module in the model
-        frames = list(user_frames(2))
+        frames = list(user_frames(3))
         owner_frame = next((f for f in frames if self._model_module(frame_module(f)) is not None), None)
         frame = owner_frame or (frames[0] if frames else None)
         owner = self._model_module(frame_module(owner_frame)) if owner_frame else None
-        where = frame_location(frame)
+        return {"layer": layer, "name": name, "where": frame_location(frame), "owner": owner, "step": self._step}
+
+    def _flush(self) -> None:
+        """Layers built in forward and never assigned to the model (locals): reported without a name."""
+        pending, self._pending = self._pending, {}
+        for _, site in pending.values():
+            self._report(site, None)
+
+    def _report(self, site: dict, path: str | None) -> None:
+        where, layer, owner = site["where"], site["layer"], site["owner"]
         if where in self._reported:
             return
         self._reported.add(where)
         owner_name = self.ctx.module_name(owner) if owner is not None else None
-        fresh = self.ctx.module_name(layer) is None
-        cls = type(layer).__name__ if fresh else "nn.Parameter"
-        label = describe_module(layer) if fresh else f"nn.Parameter {name}"
+        is_param = "param_numel" in site        # a bare nn.Parameter, not a layer
+        cls = "nn.Parameter" if is_param else type(layer).__name__
+        label = f"nn.Parameter {site['name']}" if is_param else describe_module(layer)
+        numel = site["param_numel"] if is_param else sum(p.numel() for p in layer.parameters())
         who = f"{type(owner).__name__}.forward" if owner is not None else "forward"
         self.ctx.emit(Finding(
             code=self.code, severity="error",
@@ -78,7 +107,8 @@ class LayerCreatedInForward(SafeWatcher):
                     f"call starts from fresh random weights. The optimizer (built once, before) updates "
                     f"weights that the next forward throws away: this part of the model never learns."),
             module=owner_name, location=where,
-            evidence={"class": cls, "layer": label, "numel": numel, "step": self._step},
+            evidence={"class": cls, "layer": label, "numel": numel, "step": site["step"],
+                      "registered_as": path},
             fix=(f"Build the layer once in __init__ (self.<name> = {cls}(...)) and only call it in forward; "
                  f"for a layer whose input size is unknown until forward, use a Lazy module (nn.LazyLinear).")))
 
@@ -87,3 +117,9 @@ class LayerCreatedInForward(SafeWatcher):
 
     def _step_start(self, step: int) -> None:
         self._step = step
+
+    def _step_end(self, step: int) -> None:
+        self._flush()
+
+    def _detach(self) -> None:
+        self._flush()

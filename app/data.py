@@ -211,6 +211,16 @@ def data_wait_share(scalars: pd.DataFrame) -> float | None:
     return float(frame["data_wait_s"].sum()) / total
 
 
+def steps_per_second(scalars: pd.DataFrame, window: int = 50) -> float | None:
+    """Recent training speed: steps over wall time across the last `window` recorded steps."""
+    if "time" not in scalars:
+        return None
+    times = scalars["time"].dropna().iloc[-window:]
+    if len(times) < 2 or times.iloc[-1] <= times.iloc[0]:
+        return None
+    return (times.index[-1] - times.index[0]) / float(times.iloc[-1] - times.iloc[0])
+
+
 def data_loading_summary(scalars: pd.DataFrame) -> dict[str, float | None]:
     """The Data loading page's numbers: wait share, median wait and median step (seconds), step 0 skipped."""
     out: dict[str, float | None] = {"share": data_wait_share(scalars), "median_wait_s": None, "median_step_s": None}

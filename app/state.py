@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.data import RunView, latest_run_for, list_run_summaries, load_run, log_version
+from app.data import RunView, latest_run_for, list_run_summaries, load_run, log_version, steps_per_second
 from app.watch import FileWatch
 from probes.cli import CheckJob
 from probes.runlog import RunLogError
@@ -236,7 +236,15 @@ def sidebar() -> None:
         b2.button("Cancel", disabled=not running, on_click=_cancel, width="stretch")
         st.toggle("Watch file (re-run on save)", key="watch",
                   help="Saving the model file re-runs the check and refreshes the page.")
-        period = 0.5 if ss.job is not None else (1.0 if ss.watch and problem is None else None)
+        run = current_run()
+        live = run is not None and run.status == "running"
+        if live:
+            st.toggle("Follow the live run", value=True, key="follow",
+                      help="The pages refresh as the run writes new steps. Turn off to look back at a moment.")
+        following = live and ss.get("follow", True)
+        # a job's progress and a live run are polled twice a second (a new step on screen within ~1 s);
+        # a watched file once a second
+        period = 0.5 if ss.job is not None or following else (1.0 if ss.watch and problem is None else None)
         st.fragment(run_every=period)(_job_panel)()
 
 
@@ -253,6 +261,7 @@ def _job_panel() -> None:
             start_check("file saved")
     job = ss.job
     if job is None:
+        _follow_live()
         return
     if job.poll():
         _finish(job)
@@ -262,6 +271,20 @@ def _job_panel() -> None:
     label = f"Checking {Path(ss.model_file).name}{why}: step {done} of {total}" if done else \
         f"Starting {Path(ss.model_file).name}{why}: importing torch and the model…"
     st.progress(min(done / max(total, 1), 1.0), text=label)
+
+
+def _follow_live() -> None:
+    """A run still being written: when its log changes, rerun the page so every chart shows the new steps."""
+    ss = st.session_state
+    path = current_run_path()
+    if path is None or not ss.get("follow", True):      # the toggle is shown only while a run is live
+        return
+    version = (str(path), log_version(path))
+    if ss.get("live_version") is None or ss.live_version[0] != version[0]:
+        ss.live_version = version
+    elif version != ss.live_version:
+        ss.live_version = version
+        st.rerun()
 
 
 def load_compare(name: str) -> RunView | None:
@@ -303,6 +326,8 @@ def header(title: str, run: RunView | None) -> None:
         return
     meta = run.meta
     where = meta.get("model_location") or meta.get("model_file")
+    speed = steps_per_second(run.scalars) if run.status == "running" else None
     parts = [f"**{md(meta.get('model') or '?')}**", md(where) if where else None,
-             f"{run.steps} steps on {md(meta.get('device') or '?')}", f"run {md(run.name)}"]
+             f"{run.steps} steps on {md(meta.get('device') or '?')}",
+             f"{speed:,.1f} steps/s" if speed else None, f"run {md(run.name)}"]
     st.caption(f"{STATUS_BADGE.get(run.status, run.status)} " + " · ".join(p for p in parts if p))

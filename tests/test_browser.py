@@ -230,3 +230,54 @@ def test_a_2000_module_tree_is_usable(server, browser, tmp_path):
 
 def url_of(server) -> str:
     return server[0]
+
+
+LIVE_WRITER = r'''
+import json, sys, time
+from probes.runlog import RunWriter
+run, steps, pause, stamps = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+w = RunWriter(run + "/run.db")
+w.set_meta(model="LiveNet", device="cpu", status="running", started=time.time(), source="test")
+for k in range(steps):
+    time.sleep(pause)
+    w.write_step(k, {"loss": 2.0 / (k + 1), "step_time_s": pause, "data_wait_s": 0.0})
+    with open(stamps, "a") as f:
+        f.write(json.dumps([k, time.time()]) + "\n")
+w.set_meta(status="finished", ended=time.time())
+w.close()
+'''
+
+
+def test_a_live_run_is_followed_without_a_click(server, browser, tmp_path):
+    """A process writes steps; the open page's step counter follows it, and each step's delay from its
+    write to the screen is measured (reported, not asserted: the machine is shared)."""
+    url, runs, _ = server
+    run, stamps, steps = runs / "live-run", tmp_path / "stamps.jsonl", 12
+    run.mkdir()
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, str(run), str(steps), "0.7", str(stamps)],
+                              cwd=ROOT)
+    try:
+        page.goto(f"{url}/?run=live-run")
+        page.get_by_text("LiveNet").first.wait_for(timeout=30_000)
+        seen: dict[int, float] = {}
+        deadline = time.monotonic() + 60
+        while steps not in seen and time.monotonic() < deadline:
+            text = page.inner_text("main")
+            for count in range(1, steps + 1):
+                if f"· {count} steps on cpu" in text and count not in seen:
+                    seen[count] = time.time()
+            time.sleep(0.05)
+    finally:
+        writer.wait(timeout=60)
+    no_exception(page)
+    written = {k + 1: t for k, t in (json.loads(line) for line in stamps.read_text().splitlines())}
+    assert writer.returncode == 0 and len(written) == steps
+    # the counter moved by itself, many times, up to the last step (the page polls twice a second, so
+    # a step written just after a refresh shows together with the next one)
+    assert len(seen) >= steps // 2 and steps in seen, sorted(seen)
+    delays = sorted(seen[c] - written[c] for c in seen if c in written)
+    page.get_by_text("finished").first.wait_for(timeout=30_000)      # the end of the run shows too
+    (tmp_path / "live_latency.json").write_text(json.dumps({"delays_s": delays}))
+    print(f"\nlive run: step on screen after its write, median {delays[len(delays) // 2]:.2f} s, "
+          f"max {delays[-1]:.2f} s over {len(delays)} steps")

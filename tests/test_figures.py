@@ -8,8 +8,8 @@ import pytest
 
 from app import figures, htmlreport
 from app.data import (RunView, data_loading_summary, data_wait_share, downsample, growth_slope, load_run,
-                      memory_summary, nonfinite_steps, per_layer_norm, statistics_frame, tensor_table,
-                      to_parquet_bytes, tree_counts, update_summary)
+                      memory_summary, nonfinite_steps, per_layer_norm, statistics_frame, steps_per_second,
+                      tensor_table, to_parquet_bytes, tree_counts, update_summary)
 from probes.runlog import RunWriter
 
 
@@ -65,6 +65,12 @@ def test_page_summaries():
     assert summary.loc["a.weight", "median ratio"] == pytest.approx(2e-3)
     assert summary.loc["a.weight", "last ratio"] == pytest.approx(3e-3)          # carried over the gap
     assert summary["zero-update steps"].to_dict() == {"a.weight": 2, "b.weight": 0}
+
+
+def test_steps_per_second_over_the_recent_steps():
+    scalars = frame({"time": [100.0 + 0.25 * i for i in range(200)]})
+    assert steps_per_second(scalars) == pytest.approx(4.0)
+    assert steps_per_second(frame({"time": [5.0]})) is None and steps_per_second(frame({"loss": [1.0, 2.0]})) is None
 
 
 def test_tree_counts_count_a_tied_weight_once():

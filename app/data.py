@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,9 @@ import pandas as pd
 
 from probes.checks import RunData, check_run
 from probes.report import merge_findings
-from probes.runlog import DB_NAME, RunLogError, RunReader, list_runs
+from probes.runlog import DB_NAME, RunLogError, RunReader, list_runs, run_status
 
 # a run log written to within this long is "running"; older and never closed, "stopped"
-HEARTBEAT_S = 30.0
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 # per-parameter series the pages read, in the order the export lists them
 SERIES = ("grad_norm", "grad_nonfinite", "update_norm", "update_ratio", "weight_norm", "weight_nonfinite",
@@ -37,19 +35,6 @@ def log_version(run_dir: str | os.PathLike) -> tuple:
         except OSError:
             parts.append(None)
     return tuple(parts)
-
-
-def run_status(meta: dict[str, Any], run_dir: Path, now: float | None = None) -> str:
-    """finished | failed | running | stopped (never closed and silent for longer than the heartbeat)."""
-    status = meta.get("status") or "running"
-    if status != "running":
-        return status
-    now = time.time() if now is None else now
-    try:
-        latest = max(os.stat(p).st_mtime for p in (run_dir / DB_NAME, run_dir / (DB_NAME + "-wal")) if p.exists())
-    except ValueError:
-        return "stopped"
-    return "running" if now - latest < HEARTBEAT_S else "stopped"
 
 
 @dataclass
@@ -82,7 +67,7 @@ def load_run(run_dir: str | os.PathLike) -> RunView:
         findings = merge_findings(data.findings, [f.to_dict() for f in check_run(data)])
         series = {name: reader.series(name) for name in reader.series_names() if name != "scalars"}
     findings.sort(key=lambda f: SEVERITY_ORDER.get(f["severity"], 3))
-    return RunView(path=path, meta=data.meta, status=run_status(data.meta, path), tree=data.tree,
+    return RunView(path=path, meta=data.meta, status=run_status(path, data.meta), tree=data.tree,
                    scalars=data.scalars, findings=findings, series=series)
 
 
@@ -107,7 +92,7 @@ def list_run_summaries(run_root: str | os.PathLike) -> list[RunSummary]:
                 meta = reader.meta()
                 steps = reader.step_count()
             out.append(RunSummary(path, path.name, meta.get("model"), meta.get("model_file"),
-                                  run_status(meta, path), steps, meta.get("started"), meta.get("error")))
+                                  run_status(path, meta), steps, meta.get("started"), meta.get("error")))
         except RunLogError as e:
             out.append(RunSummary(path, path.name, None, None, "unreadable", 0, None, str(e)))
     return out

@@ -31,7 +31,7 @@ from .checks import RunData, WatchContext, check_run, check_tree
 from .findings import Finding, explained_elsewhere
 from .loader import WrappedLoader, loader_settings
 from .quantities import Activations, GradNorm, Memory, Quantity, StepContext, UpdateSize
-from .runlog import DB_NAME, RunReader, RunWriter
+from .runlog import DB_NAME, Heartbeat, RunReader, RunWriter
 from .schedules import as_schedule, describe, first
 from .tree import class_location, named_modules, snapshot
 from .watchers import WATCHERS
@@ -83,6 +83,7 @@ class Probe:
         self.watchers = []
         self._module_names: dict[int, str] = {}
         self._writer: RunWriter | None = None
+        self._heartbeat: Heartbeat | None = None
         self._closed = False
         self._recording = False
         self._seen_findings: set = set()
@@ -155,6 +156,9 @@ class Probe:
                 pass
             self._writer.close()
             self._writer = None
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
 
     @property
     def run_log(self) -> Path | None:
@@ -175,6 +179,7 @@ class Probe:
             path = run_dir / f"{name}-{n}"
         self._writer = RunWriter(path / DB_NAME)
         self.run_path = path
+        self._heartbeat = Heartbeat(path)        # readers tell a live run from a killed one by it
         device = next((str(t.device) for t in _tensors(self.model)), "cpu")
         self._writer.set_meta(
             model=type(self.model).__name__, model_location=class_location(type(self.model)),
@@ -387,6 +392,9 @@ class Probe:
                           ProbeWarning, stacklevel=3)
         self._recording = False
         self._detach()
+        if self._heartbeat is not None:       # recording is over: the run must not look alive any more
+            self._heartbeat.stop()
+            self._heartbeat = None
 
 
 def _as_optimizers(optimizer) -> list[torch.optim.Optimizer]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from .checks import RunData, check_run
 from .findings import explained_elsewhere
-from .runlog import DB_NAME, RunLogError, RunReader, list_runs
+from .runlog import DB_NAME, RunLogError, RunReader, list_runs, run_status
 
 
 def merge_findings(*groups: list[dict]) -> list[dict]:
@@ -55,7 +55,7 @@ def report_run(run_dir: str | Path) -> dict[str, Any]:
     loss = None
     if "loss" in scalars and scalars["loss"].notna().any():
         loss = float(scalars["loss"].dropna().iloc[-1])
-    status = meta.get("status", "unknown")
+    status = run_status(path, meta)       # a run never closed whose writer went silent reads as stopped
     error = meta.get("error") if status == "failed" else None
     return {"model": meta.get("model"), "device": meta.get("device"), "steps": steps, "run_dir": str(path),
             "error": error, "findings": findings, "status": status,

@@ -1,6 +1,7 @@
 """The run log: one SQLite database (WAL mode) per run, written by one process, read by any.
 
-Layout of a run directory:  <run_dir>/<run name>/run.db  (+ run.db-wal, run.db-shm while open)
+Layout of a run directory:  <run_dir>/<run name>/run.db  (+ run.db-wal, run.db-shm while open, and
+a `heartbeat` file whose modification time a live writer refreshes every few seconds)
 
 A step is one transaction, so a writer killed at any point loses at most the step it was writing.
 Per-parameter and per-module statistics are stored as one float32 blob per (step, series); the names
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,6 +267,55 @@ class RunReader:
 
 def _after(after: int | None) -> int:
     return -(2 ** 62) if after is None else int(after)
+
+
+HEARTBEAT_NAME = "heartbeat"
+HEARTBEAT_EVERY_S = 5.0     # a live writer touches the heartbeat file this often, steps or not
+STOPPED_AFTER_S = 30.0      # never closed and silent (no step, no heartbeat) this long: the process is gone
+                            # (killed, out of memory, power loss); 6 missed beats, so a busy machine is not it
+
+
+class Heartbeat:
+    """A daemon thread that touches <run>/heartbeat every HEARTBEAT_EVERY_S while a run is open, so a long
+    validation pass or a slow first step still reads as running. It only sets a file's time: it never waits
+    on the run log's lock and never raises into the training process."""
+
+    def __init__(self, run_path: str | os.PathLike, every: float = HEARTBEAT_EVERY_S):
+        self.path = Path(run_path) / HEARTBEAT_NAME
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="forgescope-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while True:
+            try:
+                self.path.touch()
+            except OSError:
+                pass            # a full or vanished disk: the run log's own writes report that
+            if self._stop.wait(self.every):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2 * self.every)
+
+
+def run_status(run_path: str | os.PathLike, meta: Mapping[str, Any], now: float | None = None) -> str:
+    """finished | failed | running | stopped: a run never closed whose writer has been silent (no step and
+    no heartbeat) for STOPPED_AFTER_S is stopped — its process is gone, and every step it wrote is kept."""
+    status = meta.get("status") or "running"
+    if status != "running":
+        return str(status)
+    now = time.time() if now is None else now
+    root = Path(run_path)
+    times = []
+    for name in (DB_NAME, DB_NAME + "-wal", HEARTBEAT_NAME):
+        try:
+            times.append(os.stat(root / name).st_mtime)
+        except OSError:
+            pass
+    return "running" if times and now - max(times) < STOPPED_AFTER_S else "stopped"
 
 
 def list_runs(run_dir: str | os.PathLike) -> list[Path]:

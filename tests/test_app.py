@@ -4,6 +4,7 @@ The model files run in real worker subprocesses (the dashboard starts them, as a
 pages read the real SQLite run logs.
 """
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -116,6 +117,29 @@ def test_run_link_opens_that_run(runs, monkeypatch):
     at = app(monkeypatch, root, BUGGY, run=Path(clean["run_dir"]).name).run()
     assert Path(clean["run_dir"]).name in text_of(at)
     assert at.query_params["run"] == Path(clean["run_dir"]).name
+
+
+def test_a_live_run_shows_live_and_a_silent_one_stopped(tmp_path, monkeypatch):
+    """A run being written shows its step count, speed and the follow toggle; once its writer has been
+    silent past the heartbeat limit (killed), the same run shows as stopped with every step kept."""
+    from probes.runlog import STOPPED_AFTER_S, RunWriter
+    run = tmp_path / "live"
+    writer = RunWriter(run / "run.db")
+    writer.set_meta(model="LiveNet", device="cpu", status="running", started=time.time())
+    for k in range(5):
+        writer.write_step(k, {"loss": 1.0 / (k + 1)})
+    at = app(monkeypatch, tmp_path, BUGGY, run="live").run()
+    caption = text_of(at)
+    assert "running" in caption and "5 steps on cpu" in caption and "steps/s" in caption
+    assert at.toggle(key="follow").value is True
+    writer.close()
+    old = time.time() - STOPPED_AFTER_S - 5
+    for f in run.iterdir():
+        os.utime(f, (old, old))
+    at = app(monkeypatch, tmp_path, BUGGY, run="live").run()
+    caption = text_of(at)
+    assert "stopped" in caption and "5 steps on cpu" in caption and "steps/s" not in caption
+    assert not [t for t in at.toggle if t.key == "follow"]
 
 
 def test_runs_page_compares_before_and_after(runs, monkeypatch):

@@ -199,3 +199,66 @@ def test_meta_values_are_json(tmp_path):
     raw = dict(sqlite3.connect(tmp_path / DB_NAME).execute("SELECT key, value FROM meta").fetchall())
     assert json.loads(raw["optimizers"]) == [{"class": "Adam", "lr": 1e-3}]
     assert RunReader(tmp_path).meta()["status"] == "finished"
+
+
+def test_run_status_tells_a_live_run_from_a_killed_one(tmp_path):
+    from probes.runlog import HEARTBEAT_NAME, STOPPED_AFTER_S, run_status
+    w = RunWriter(tmp_path / DB_NAME)
+    w.write_step(0, {"loss": 1.0})
+    w.close()
+    now = time.time()
+    assert run_status(tmp_path, {"status": "finished"}) == "finished"
+    assert run_status(tmp_path, {"status": "failed"}) == "failed"
+    assert run_status(tmp_path, {"status": "running"}, now=now) == "running"
+    later = now + STOPPED_AFTER_S + 1
+    assert run_status(tmp_path, {"status": "running"}, now=later) == "stopped"      # silent: the writer is gone
+    (tmp_path / HEARTBEAT_NAME).touch()
+    os.utime(tmp_path / HEARTBEAT_NAME, (later - 1, later - 1))
+    assert run_status(tmp_path, {"status": "running"}, now=later) == "running"      # no step, but a heartbeat
+
+
+def test_the_heartbeat_beats_until_stopped(tmp_path):
+    from probes.runlog import HEARTBEAT_NAME, Heartbeat
+    beat = Heartbeat(tmp_path, every=0.05)
+    path = tmp_path / HEARTBEAT_NAME
+    deadline = time.time() + 5
+    while not path.exists() and time.time() < deadline:
+        time.sleep(0.01)
+    os.utime(path, (1.0, 1.0))
+    time.sleep(0.3)
+    assert path.stat().st_mtime > 1.0                 # touched again
+    beat.stop()
+    assert not beat._thread.is_alive()
+    os.utime(path, (1.0, 1.0))
+    time.sleep(0.2)
+    assert path.stat().st_mtime == 1.0                # and no more after stop
+
+
+def test_a_sigkilled_training_script_reads_back_as_stopped_with_its_steps(tmp_path):
+    """The live sample killed mid-run (as by the OOM killer): every step it wrote is there, and once its
+    heartbeat is silent the run reads as stopped, not as running for ever."""
+    from probes.runlog import STOPPED_AFTER_S, list_runs, run_status
+    proc = subprocess.Popen([sys.executable, "sample_models/train_live.py", "--epochs", "50", "--step-delay", "0.02",
+                             "--run-dir", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        steps = 0
+        while steps < 20 and time.time() < deadline:
+            time.sleep(0.2)
+            runs = list_runs(tmp_path)
+            if runs:
+                with RunReader(runs[-1]) as reader:
+                    steps = reader.step_count()
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert steps >= 20
+    with RunReader(list_runs(tmp_path)[-1]) as reader:
+        meta, kept = reader.meta(), reader.step_count()
+        assert kept >= steps and reader.scalars()["loss"].notna().sum() == kept
+    run = list_runs(tmp_path)[-1]
+    assert meta["status"] == "running" and run_status(run, meta) == "running"      # just killed: not yet known
+    assert run_status(run, meta, now=time.time() + STOPPED_AFTER_S + 1) == "stopped"
+    result = json.loads(subprocess.run([sys.executable, "-m", "probes", "report", str(run), "--json"], cwd=ROOT,
+                                       capture_output=True, text=True, timeout=120).stdout)
+    assert result["steps"] == kept and result["error"] is None

@@ -26,12 +26,15 @@ SERIES = ("grad_norm", "grad_nonfinite", "update_norm", "update_ratio", "weight_
 
 
 def log_version(run_dir: str | os.PathLike) -> tuple:
-    """Changes whenever the run log changes (the database or its write-ahead log): a cache key."""
+    """Changes whenever the run log changes (the database or its write-ahead log): a cache key.
+
+    An empty write-ahead log counts as none: a reader opening a closed run creates one and removes it
+    again, and that must not read as new steps."""
     parts = []
     for name in (DB_NAME, DB_NAME + "-wal"):
         try:
             st = os.stat(Path(run_dir) / name)
-            parts.append((st.st_mtime_ns, st.st_size))
+            parts.append((st.st_mtime_ns, st.st_size) if st.st_size else None)
         except OSError:
             parts.append(None)
     return tuple(parts)

@@ -141,6 +141,8 @@ def current_run() -> RunView | None:
     path = current_run_path()
     if path is None:
         return None
+    if log_version(path)[0] is None:        # the folder is there, its log not yet: a run about to start
+        return None
     try:
         return _load(str(path), log_version(path))
     except RunLogError as e:
@@ -238,10 +240,14 @@ def sidebar() -> None:
                   help="Saving the model file re-runs the check and refreshes the page.")
         run = current_run()
         live = run is not None and run.status == "running"
+        # what the polling fragment follows: a run being written, or a run folder whose log is not
+        # readable yet (a link opened as the run starts): the page fills in when the log appears
+        path = current_run_path()
+        ss.live_path = str(path) if live or (run is None and path is not None) else None
         if live:
             st.toggle("Follow the live run", value=True, key="follow",
                       help="The pages refresh as the run writes new steps. Turn off to look back at a moment.")
-        following = live and ss.get("follow", True)
+        following = ss.live_path is not None and ss.get("follow", True)
         # a job's progress and a live run are polled twice a second (a new step on screen within ~1 s);
         # a watched file once a second
         period = 0.5 if ss.job is not None or following else (1.0 if ss.watch and problem is None else None)
@@ -276,10 +282,10 @@ def _job_panel() -> None:
 def _follow_live() -> None:
     """A run still being written: when its log changes, rerun the page so every chart shows the new steps."""
     ss = st.session_state
-    path = current_run_path()
+    path = ss.get("live_path")
     if path is None or not ss.get("follow", True):      # the toggle is shown only while a run is live
         return
-    version = (str(path), log_version(path))
+    version = (path, log_version(path))
     if ss.get("live_version") is None or ss.live_version[0] != version[0]:
         ss.live_version = version
     elif version != ss.live_version:
@@ -319,7 +325,10 @@ def header(title: str, run: RunView | None) -> None:
     if ss.get("link_problem"):
         st.warning(ss.pop("link_problem"))
     if run is None:
-        if ss.job is None:
+        path = current_run_path()
+        if path is not None and log_version(path)[0] is None:
+            st.info(f"Waiting for run {md(path.name)} to write its first step… the page fills in on its own.")
+        elif ss.job is None:
             st.info(f"No run yet for {md(ss.model_file)}. Press **Run** in the sidebar to check it.")
         else:
             st.info("Checking the model… the page fills in when the first run finishes.")
@@ -328,6 +337,6 @@ def header(title: str, run: RunView | None) -> None:
     where = meta.get("model_location") or meta.get("model_file")
     speed = steps_per_second(run.scalars) if run.status == "running" else None
     parts = [f"**{md(meta.get('model') or '?')}**", md(where) if where else None,
-             f"{run.steps} steps on {md(meta.get('device') or '?')}",
+             f"{run.steps:,} step{'' if run.steps == 1 else 's'} on {md(meta.get('device') or '?')}",
              f"{speed:,.1f} steps/s" if speed else None, f"run {md(run.name)}"]
     st.caption(f"{STATUS_BADGE.get(run.status, run.status)} " + " · ".join(p for p in parts if p))

@@ -142,6 +142,25 @@ def test_a_live_run_shows_live_and_a_silent_one_stopped(tmp_path, monkeypatch):
     assert not [t for t in at.toggle if t.key == "follow"]
 
 
+def test_a_link_to_a_run_about_to_start_waits_for_it(tmp_path, monkeypatch):
+    """A link opened as the run starts (its folder is there, its log not yet): the page says it waits, is
+    followed, and shows the run once the log is written; no error, no fallback to another run."""
+    from probes.runlog import RunWriter
+    run = tmp_path / "starting"
+    run.mkdir()
+    at = app(monkeypatch, tmp_path, BUGGY, run="starting").run()
+    assert "Waiting for run starting" in text_of(at) and not at.error
+    assert at.session_state["live_path"] == str(run)          # the polling fragment watches it
+    assert at.session_state["job"] is None                  # the default model is not checked instead
+    writer = RunWriter(run / "run.db")
+    writer.set_meta(model="LiveNet", device="cpu", status="running", started=time.time())
+    writer.write_step(0, {"loss": 1.0})
+    at.run()
+    caption = text_of(at)
+    assert "1 step on cpu" in caption and "Waiting" not in caption
+    writer.close()
+
+
 def test_runs_page_compares_before_and_after(runs, monkeypatch):
     root, buggy, clean = runs
     at = app(monkeypatch, root, BUGGY).run()

@@ -6,6 +6,7 @@ Playwright the tests skip and say why; under CI (CI=true) a skip fails the suite
 """
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -82,13 +83,29 @@ def browser():
         b.close()
 
 
+@pytest.fixture
+def open_page(browser):
+    """A fresh page in its own browser context, closed when the test ends: a page left open keeps its
+    session polling the server and its tab competing for timers with the next test's page."""
+    contexts = []
+
+    def open_(**options):
+        context = browser.new_context(viewport={"width": 1280, "height": 720}, **options)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
 def no_exception(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0, page.inner_text("body")[:2000]
 
 
-def test_buggy_sample_findings_then_every_page(server, browser, tmp_path):
+def test_buggy_sample_findings_then_every_page(server, open_page, tmp_path):
     url, runs, _ = server
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page = open_page()
     opened = time.monotonic()
     page.goto(url)
     page.get_by_text("unregistered-module").first.wait_for(timeout=30_000)
@@ -111,7 +128,7 @@ def test_buggy_sample_findings_then_every_page(server, browser, tmp_path):
         page.screenshot(path=str(tmp_path / f"{name.lower().replace(' ', '_')}.png"))
     assert "model=sample_models" in page.url      # the view lives in the URL: a link shows the same
     # a teammate opening the same link sees the same run on the same page
-    other = browser.new_page(viewport={"width": 1280, "height": 720})
+    other = open_page()
     other.goto(page.url)
     other.get_by_role("heading", name="Runs").first.wait_for(timeout=30_000)
     (tmp_path / "timings.json").write_text(json.dumps(timings))
@@ -120,12 +137,12 @@ def test_buggy_sample_findings_then_every_page(server, browser, tmp_path):
         ["findings.png"] + [f"{n.lower().replace(' ', '_')}.png" for n in PAGES])
 
 
-def test_saving_the_model_file_rechecks_it_without_a_click(server, browser, tmp_path):
+def test_saving_the_model_file_rechecks_it_without_a_click(server, open_page, tmp_path):
     """Fix the bug in the editor, see the finding vanish: the watchdog observer re-runs the check."""
     url, _, _ = server
     model = tmp_path / "my_model.py"
     shutil.copy(ROOT / "sample_models/unregistered_module.py", model)
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page = open_page()
     page.goto(f"{url}/?model={quote(str(model))}")
     page.get_by_text("unregistered-module").first.wait_for(timeout=90_000)   # first look: checked on open
     time.sleep(1.5)                 # the page is now watching the file
@@ -139,11 +156,11 @@ def test_saving_the_model_file_rechecks_it_without_a_click(server, browser, tmp_
     page.screenshot(path=str(tmp_path / "after_fix.png"))
 
 
-def test_a_model_file_that_exits_leaves_the_dashboard_serving(server, browser, tmp_path):
+def test_a_model_file_that_exits_leaves_the_dashboard_serving(server, open_page, tmp_path):
     url, _, _ = server
     model = tmp_path / "exits.py"
     shutil.copy(ROOT / "tests/fixtures/model_files/exit_at_import.py", model)
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page = open_page()
     page.goto(f"{url}/?model={quote(str(model))}")
     page.get_by_text("The last check failed").first.wait_for(timeout=90_000)
     assert "exits.py:6: the file called sys.exit(3)" in page.inner_text("body")
@@ -151,11 +168,10 @@ def test_a_model_file_that_exits_leaves_the_dashboard_serving(server, browser, t
         assert r.status == 200
 
 
-def test_dark_theme(server, browser, tmp_path):
+def test_dark_theme(server, open_page, tmp_path):
     """A browser set to dark gets the dark theme: the page and the charts stay readable."""
     url, _, _ = server
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme="dark")
-    page = context.new_page()
+    page = open_page(color_scheme="dark")
     page.goto(url)
     page.get_by_text("unregistered-module").first.wait_for(timeout=30_000)
     background = page.evaluate("getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
@@ -171,10 +187,9 @@ def test_dark_theme(server, browser, tmp_path):
     r, g, b = (int(v) for v in fill[fill.index("(") + 1:fill.index(")")].split(",")[:3])
     assert (r + g + b) / 3 > 150, fill
     page.screenshot(path=str(tmp_path / "gradients_dark.png"))
-    context.close()
 
 
-def test_a_2000_module_tree_is_usable(server, browser, tmp_path):
+def test_a_2000_module_tree_is_usable(server, open_page, tmp_path):
     """The registration tree of a real 2,002-module model: the page renders and the table filters."""
     import torch
     from torch import nn
@@ -205,7 +220,7 @@ def test_a_2000_module_tree_is_usable(server, browser, tmp_path):
     writer.set_meta(model="Wide", device="cpu", started=time.time(), status="finished", source="test")
     writer.write_tree(0, tree)
     writer.close()
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page = open_page()
     page.goto(f"{url_of(server)}/?run=wide-2000")          # the app loaded, as a user arrives from Findings
     page.get_by_role("heading", name="Findings").first.wait_for(timeout=60_000)
     page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
@@ -248,25 +263,25 @@ w.close()
 '''
 
 
-def test_a_live_run_is_followed_without_a_click(server, browser, tmp_path):
+def test_a_live_run_is_followed_without_a_click(server, open_page, tmp_path):
     """A process writes steps; the open page's step counter follows it, and each step's delay from its
     write to the screen is measured (reported, not asserted: the machine is shared)."""
     url, runs, _ = server
     run, stamps, steps = runs / "live-run", tmp_path / "stamps.jsonl", 12
     run.mkdir()
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page = open_page()
+    page.goto(f"{url}/?run=live-run")          # the link opened before the run writes anything
+    page.get_by_text("Waiting for run live-run").first.wait_for(timeout=30_000)
     writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, str(run), str(steps), "0.7", str(stamps)],
                               cwd=ROOT)
     try:
-        page.goto(f"{url}/?run=live-run")
         page.get_by_text("LiveNet").first.wait_for(timeout=30_000)
         seen: dict[int, float] = {}
         deadline = time.monotonic() + 60
         while steps not in seen and time.monotonic() < deadline:
-            text = page.inner_text("main")
-            for count in range(1, steps + 1):
-                if f"· {count} steps on cpu" in text and count not in seen:
-                    seen[count] = time.time()
+            shown = re.search(r"· (\d+) steps? on cpu", page.inner_text("main"))
+            if shown and int(shown[1]) not in seen:
+                seen[int(shown[1])] = time.time()
             time.sleep(0.05)
     finally:
         writer.wait(timeout=60)

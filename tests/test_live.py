@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,3 +28,55 @@ def test_train_live_script_trains_and_its_run_reads_back_clean(tmp_path):
     with RunReader(list_runs(tmp_path)[-1]) as reader:
         meta = reader.meta()
     assert meta["status"] == "finished" and meta["loader"]["batch_size"] == 32
+
+
+LOOP_SCRIPT = ROOT / "tests/fixtures/loops/train_with_bug.py"
+# what each loop bug is reported as while the run is still going, and the module it names
+LOOP_BUGS = {
+    "forward-called-directly": None,
+    "eval-mode-missing": "body.2",
+    "memory-growth": None,
+    "dataloader-stall": None,
+    "param-not-in-optimizer": "head",
+    "layer-created-in-forward": None,
+    "nonfinite-values": None,
+}
+
+
+def report(run_dir) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "probes", "report", str(run_dir), "--json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    result = json.loads(proc.stdout)
+    text = subprocess.run([sys.executable, "-m", "probes", "report", str(run_dir)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120).stdout
+    result["status"] = next(s for s in ("running", "finished", "stopped", "failed") if f" · {s}" in text.splitlines()[1])
+    return result
+
+
+@pytest.mark.parametrize("bug", [*LOOP_BUGS, "none"])
+def test_a_loop_bug_is_reported_while_the_run_is_still_going(bug, tmp_path):
+    """A real training script with the bug in its own loop: `report` on the run while the script is still
+    inside its Probe already names the bug (status running); after the script ends the run is finished and
+    still says it. The clean loop reports nothing."""
+    gate = tmp_path / "go-on"
+    proc = subprocess.Popen([sys.executable, str(LOOP_SCRIPT), bug, str(tmp_path / "runs"), str(gate)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read() if proc.poll() is not None else ""
+        live = report(tmp_path / "runs")
+        gate.touch()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert live["status"] == "running" and live["error"] is None and live["steps"] > 0
+    problems = {f["code"]: f for f in live["findings"] if f["severity"] != "info"}
+    if bug == "none":
+        assert problems == {}
+        return
+    assert list(problems) == [bug], problems
+    if LOOP_BUGS[bug]:
+        assert problems[bug]["module"] == LOOP_BUGS[bug]
+    done = report(tmp_path / "runs")
+    assert done["status"] == "finished" and done["steps"] == live["steps"]
+    assert bug in [f["code"] for f in done["findings"]]

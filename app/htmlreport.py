@@ -52,7 +52,8 @@ def render(run: RunView) -> str:
     meta = run.meta
     counts = severity_counts(run.findings)
     parts = [f"<h1>ForgeScope report: {_e(meta.get('model') or run.name)}</h1>",
-             f"<p class='muted'>Run <code>{_e(run.name)}</code> · {run.steps:,} step{'' if run.steps == 1 else 's'} on {_e(meta.get('device'))}"
+             f"<p class='muted'>Run <code>{_e(run.name)}</code> · {run.steps:,} step{'' if run.steps == 1 else 's'}"
+             f" on {_e(meta.get('device'))}"
              f" · status {_e(run.status)} · torch {_e(meta.get('torch'))} · model file "
              f"<code>{_e(meta.get('model_location') or meta.get('model_file'))}</code> · generated "
              f"{dt.datetime.now().strftime('%Y-%m-%d %H:%M')}</p>",

@@ -28,9 +28,10 @@ from torch.nn.modules import module as nn_module
 
 from . import _loss_capture
 from .checks import RunData, WatchContext, check_run, check_tree
+from .distributed import agree_run_name, rank_info
 from .findings import Finding, explained_elsewhere
 from .loader import WrappedLoader, loader_settings
-from .quantities import Activations, GradNorm, Memory, Quantity, StepContext, UpdateSize
+from .quantities import Activations, GradNorm, Memory, ParamChecksum, Quantity, StepContext, UpdateSize
 from .runlog import DB_NAME, Heartbeat, RunReader, RunWriter
 from .schedules import as_schedule, describe, first
 from .tree import class_location, named_modules, snapshot
@@ -47,6 +48,7 @@ DEFAULTS = {
     "memory": 1,           # RSS / CUDA counters: microseconds
     "tree": 100,           # re-check the registration tree (it is also re-taken on every structural change)
     "diagnose": first(3, then_every=1000),   # steps on which costly runtime detectors may run
+    "sync_check": 50,      # under torch.distributed: per-parameter checksums, compared across ranks
 }
 
 
@@ -61,7 +63,8 @@ class Probe:
                  run_dir: str | os.PathLike = "runs", *, run_name: str | None = None,
                  grad_norm=DEFAULTS["grad_norm"], update_size=DEFAULTS["update_size"],
                  activations=DEFAULTS["activations"], memory=DEFAULTS["memory"], tree=DEFAULTS["tree"],
-                 diagnose=DEFAULTS["diagnose"], capture_loss: bool = True, meta: dict | None = None):
+                 diagnose=DEFAULTS["diagnose"], sync_check=DEFAULTS["sync_check"], capture_loss: bool = True,
+                 meta: dict | None = None):
         # validate everything before touching the model: a bad setting fails here, not at step 10,000
         if not isinstance(model, nn.Module):
             raise TypeError(f"Probe(model=...): expected an nn.Module, got {type(model).__name__}")
@@ -69,7 +72,7 @@ class Probe:
         self._schedules = {name: as_schedule(name, value) for name, value in
                            (("grad_norm", grad_norm), ("update_size", update_size),
                             ("activations", activations), ("memory", memory), ("tree", tree),
-                            ("diagnose", diagnose))}
+                            ("diagnose", diagnose), ("sync_check", sync_check))}
         if run_name is not None and (not run_name or os.sep in run_name or run_name in (".", "..")):
             raise ValueError(f"Probe(run_name={run_name!r}): a run name is one directory name")
 
@@ -97,6 +100,7 @@ class Probe:
         self._step_t0 = time.perf_counter()
         self._waited_before_first_step = False
 
+        self.rank = rank_info()             # None unless torch.distributed runs several ranks
         devices = {t.device.type for t in _tensors(model)}
         self.quantities: list[Quantity] = [
             GradNorm(self._schedules["grad_norm"]),
@@ -104,6 +108,8 @@ class Probe:
             Activations(self._schedules["activations"]),
             Memory(self._schedules["memory"], device_types=devices),
         ]
+        if self.rank is not None:
+            self.quantities.append(ParamChecksum(self._schedules["sync_check"]))
         try:
             self._open_run(Path(run_dir), run_name, meta or {})
         except Exception as e:   # an unwritable run directory must not stop training
@@ -171,18 +177,27 @@ class Probe:
     # -- attach / detach --------------------------------------------------------------------------
     def _open_run(self, run_dir: Path, run_name: str | None, meta: dict) -> None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        name = run_name or f"{stamp}-{type(self.model).__name__}"
+        named = _unwrapped(self.model)
+        name = run_name or f"{stamp}-{type(named).__name__}"
         path = run_dir / name
         n = 1
-        while (path / DB_NAME).exists() and run_name is None:     # two runs in the same second
+        rank = self.rank["rank"] if self.rank else 0
+        while (path / DB_NAME).exists() and run_name is None and rank == 0:     # two runs in the same second
             n += 1
             path = run_dir / f"{name}-{n}"
+        if self.rank is not None:
+            # one run, one log per rank: rank 0 names the run, the others write into it
+            agreed = agree_run_name(rank, path.name)
+            if rank:
+                path = run_dir / agreed / f"rank{rank}" if agreed else run_dir / f"{name}-rank{rank}"
+            params = [t for t in _tensors(self.model) if isinstance(t, nn.Parameter)]
+            meta = {**self.rank, "param_numel": sum(t.numel() for t in params), **meta}
         self._writer = RunWriter(path / DB_NAME)
         self.run_path = path
         self._heartbeat = Heartbeat(path)        # readers tell a live run from a killed one by it
         device = next((str(t.device) for t in _tensors(self.model)), "cpu")
         self._writer.set_meta(
-            model=type(self.model).__name__, model_location=class_location(type(self.model)),
+            model=type(named).__name__, model_location=class_location(type(named)),
             device=device, status="running", started=time.time(), pid=os.getpid(), host=socket.gethostname(),
             torch=torch.__version__, python=sys.version.split()[0], argv=sys.argv[:8], cpus=_cpu_count(),
             cadences={k: describe(s) for k, s in self._schedules.items()},
@@ -424,6 +439,13 @@ def _cpu_count() -> int | None:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count()
+
+
+def _unwrapped(model: nn.Module) -> nn.Module:
+    """The user's model inside a (Distributed)DataParallel wrapper: what the run is named after."""
+    if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        return model.module
+    return model
 
 
 def _tensors(model: nn.Module):

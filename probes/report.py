@@ -49,7 +49,7 @@ def report_run(run_dir: str | Path) -> dict[str, Any]:
             steps = reader.step_count()
             # a run still being written has not run its checks yet: run them now, report each finding once
             findings = merge_findings(data.findings, [f.to_dict() for f in check_run(data)])
-            meta, scalars = data.meta, data.scalars
+            meta, scalars, ranks = data.meta, data.scalars, len(data.ranks)
     except RunLogError as e:
         return {**base, "error": str(e)}
     loss = None
@@ -58,5 +58,5 @@ def report_run(run_dir: str | Path) -> dict[str, Any]:
     status = run_status(path, meta)       # a run never closed whose writer went silent reads as stopped
     error = meta.get("error") if status == "failed" else None
     return {"model": meta.get("model"), "device": meta.get("device"), "steps": steps, "run_dir": str(path),
-            "error": error, "findings": findings, "status": status,
+            "error": error, "findings": findings, "status": status, "ranks": ranks,
             "loss": loss if loss is None or math.isfinite(loss) else loss}

@@ -1,7 +1,8 @@
 """The run log: one SQLite database (WAL mode) per run, written by one process, read by any.
 
 Layout of a run directory:  <run_dir>/<run name>/run.db  (+ run.db-wal, run.db-shm while open, and
-a `heartbeat` file whose modification time a live writer refreshes every few seconds)
+a `heartbeat` file whose modification time a live writer refreshes every few seconds). Under
+torch.distributed, rank 0 writes that log and rank r writes <run name>/rank<r>/run.db (rank_runs).
 
 A step is one transaction, so a writer killed at any point loses at most the step it was writing.
 Per-parameter and per-module statistics are stored as one float32 blob per (step, series); the names
@@ -58,6 +59,8 @@ class RunWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if not self.path.exists():
+                self._create()
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a commit survives the process being killed (it is in the WAL file);
@@ -65,12 +68,25 @@ class RunWriter:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, OSError) as e:
             raise RunLogError(f"{self.path}: cannot write run log ({e})") from e
         self._layouts: dict[tuple, int] = {
             (series, dtype, tuple(json.loads(names))): lid
             for lid, series, dtype, names in self._db.execute("SELECT id, series, dtype, names FROM layouts")
         }
+
+    def _create(self) -> None:
+        """Build the empty log under a temporary name and rename it into place: a reader polling the run
+        directory sees a complete log or none, never a file without its tables."""
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.new")
+        db = sqlite3.connect(tmp)
+        try:
+            db.executescript(_SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
+            db.commit()
+        finally:
+            db.close()
+        os.replace(tmp, self.path)
 
     # -- metadata ---------------------------------------------------------------------------------
     def set_meta(self, **items: Any) -> None:
@@ -316,6 +332,19 @@ def run_status(run_path: str | os.PathLike, meta: Mapping[str, Any], now: float 
         except OSError:
             pass
     return "running" if times and now - max(times) < STOPPED_AFTER_S else "stopped"
+
+
+def rank_runs(run_path: str | os.PathLike) -> dict[int, Path]:
+    """The per-rank logs of a torch.distributed run: {0: run_path, r: run_path/rank<r>}; {} for a run
+    written by one process (rank 0 alone is not a multi-rank run)."""
+    root = Path(run_path)
+    ranks = {}
+    for sub in root.glob("rank*"):
+        if sub.name[4:].isdigit() and int(sub.name[4:]) > 0 and (sub / DB_NAME).is_file():
+            ranks[int(sub.name[4:])] = sub
+    if not ranks:
+        return {}
+    return {0: root, **dict(sorted(ranks.items()))} if (root / DB_NAME).is_file() else dict(sorted(ranks.items()))
 
 
 def list_runs(run_dir: str | os.PathLike) -> list[Path]:

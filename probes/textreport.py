@@ -19,6 +19,8 @@ def render(result: dict[str, Any], title: str) -> str:
         return "\n".join(lines)
     facts = [f"model {result.get('model') or '?'}", f"device {result.get('device') or '?'}",
              _plural(int(result.get("steps") or 0), "training step")]
+    if result.get("ranks"):
+        facts.append(f"{result['ranks']} ranks")
     if result.get("status"):
         facts.append(result["status"])
     if result.get("loss") is not None:

@@ -59,8 +59,8 @@ def test_a_loop_bug_is_reported_while_the_run_is_still_going(bug, tmp_path):
     inside its Probe already names the bug (status running); after the script ends the run is finished and
     still says it. The clean loop reports nothing."""
     gate = tmp_path / "go-on"
-    proc = subprocess.Popen([sys.executable, str(LOOP_SCRIPT), bug, str(tmp_path / "runs"), str(gate)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, str(LOOP_SCRIPT), bug, str(tmp_path / "runs"), str(gate)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read() if proc.poll() is not None else ""
         live = report(tmp_path / "runs")

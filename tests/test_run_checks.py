@@ -441,14 +441,15 @@ def test_check_run_on_a_real_run_log_is_ordered_and_plain(tmp_path):
 
 
 def test_run_checks_do_not_import_torch():
-    code = ("import sys; import probes.checks.training, probes.checks.dynamics, probes.checks.resources; "
+    code = ("import sys; import probes.checks.training, probes.checks.dynamics, probes.checks.resources, "
+            "probes.checks.ranks; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     # probes/__init__ may import torch: load the check modules without the package's own imports
     proc = subprocess.run([sys.executable, "-c", "import importlib.util, sys, types;"
                            "pkg = types.ModuleType('probes'); pkg.__path__ = ['probes']; sys.modules['probes'] = pkg;"
                            + code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert len(RUN_CHECKS) == 10
+    assert len(RUN_CHECKS) == 11
 
 
 def test_make_optimizer_may_return_several_for_the_default_step(tmp_path):

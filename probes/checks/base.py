@@ -16,6 +16,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from ..findings import Finding
+from ..runlog import RunLogError, RunReader, rank_runs
 
 
 @dataclass
@@ -26,6 +27,11 @@ class RunData:
     scalars: pd.DataFrame                     # index step; columns loss, step_time_s, data_wait_s, mem.*, ...
     series: Callable[[str], pd.DataFrame]     # series("grad_norm") -> step x parameter name
     findings: list[dict] = field(default_factory=list)   # findings already logged (runtime watchers)
+    # a torch.distributed run: every rank's own log (rank 0 is this one), with scalars and the per-rank
+    # series the cross-rank checks read; {} for a run of one process
+    ranks: dict[int, "RunData"] = field(default_factory=dict)
+
+    RANK_SERIES = ("param_checksum",)
 
     @classmethod
     def from_reader(cls, reader) -> "RunData":
@@ -36,8 +42,23 @@ class RunData:
                 cache[name] = reader.series(name)
             return cache[name]
 
-        return cls(meta=reader.meta(), tree=reader.tree(), scalars=reader.scalars(), series=series,
+        data = cls(meta=reader.meta(), tree=reader.tree(), scalars=reader.scalars(), series=series,
                    findings=reader.findings())
+        ranks = rank_runs(reader.run_dir)
+        for rank, path in ranks.items():
+            try:
+                data.ranks[rank] = data if path == reader.run_dir else cls._rank(path)
+            except RunLogError:
+                pass            # a rank whose log is not written yet (or damaged) is left out
+        return data
+
+    @classmethod
+    def _rank(cls, path) -> "RunData":
+        """Another rank's log, read whole now (its reader is closed at once): what the rank views need."""
+        with RunReader(path) as reader:
+            loaded = {name: reader.series(name) for name in cls.RANK_SERIES}
+            return cls(meta=reader.meta(), tree=None, scalars=reader.scalars(),
+                       series=lambda name: loaded.get(name, pd.DataFrame()), findings=reader.findings())
 
 
 @dataclass

@@ -79,3 +79,13 @@ COMPILE_REASON_CHARS = 200
 # the worker's exit), and is skipped, with an info finding, when less than COMPILE_MIN_TIME_S would remain.
 COMPILE_TIME_MARGIN_S = 5.0
 COMPILE_MIN_TIME_S = 2.0            # explain on a small model takes ~0.5 s on CPU after dynamo is imported
+
+
+# ---------------------------------------------------------------------------------------------------
+# ranks-out-of-sync (checks/ranks.py): per-parameter weight norms compared across torch.distributed ranks.
+# ---------------------------------------------------------------------------------------------------
+
+# Replicas agree bit for bit after every step (the gradient all-reduce gives every rank the same average),
+# so any difference is a bug; the tolerance only absorbs a norm summed in another order on another CPU
+# (float32 accumulation: ~1e-7 relative). A re-initialised or reloaded layer differs by tens of percent.
+RANK_SYNC_RTOL = 1e-5

@@ -31,12 +31,15 @@ def log_version(run_dir: str | os.PathLike) -> tuple:
     An empty write-ahead log counts as none: a reader opening a closed run creates one and removes it
     again, and that must not read as new steps."""
     parts = []
-    for name in (DB_NAME, DB_NAME + "-wal"):
-        try:
-            st = os.stat(Path(run_dir) / name)
-            parts.append((st.st_mtime_ns, st.st_size) if st.st_size else None)
-        except OSError:
-            parts.append(None)
+    root = Path(run_dir)
+    # a torch.distributed run: every rank's log counts (rank r writes <run>/rank<r>/run.db)
+    for folder in [root, *sorted(root.glob("rank[0-9]*"))]:
+        for name in (DB_NAME, DB_NAME + "-wal"):
+            try:
+                st = os.stat(folder / name)
+                parts.append((st.st_mtime_ns, st.st_size) if st.st_size else None)
+            except OSError:
+                parts.append(None)
     return tuple(parts)
 
 
@@ -49,6 +52,7 @@ class RunView:
     scalars: pd.DataFrame
     findings: list[dict]
     series: dict[str, pd.DataFrame] = field(default_factory=dict)
+    ranks: dict[int, pd.DataFrame] = field(default_factory=dict)    # scalars of each rank; {} for one process
 
     @property
     def name(self) -> str:
@@ -71,7 +75,8 @@ def load_run(run_dir: str | os.PathLike) -> RunView:
         series = {name: reader.series(name) for name in reader.series_names() if name != "scalars"}
     findings.sort(key=lambda f: SEVERITY_ORDER.get(f["severity"], 3))
     return RunView(path=path, meta=data.meta, status=run_status(path, data.meta), tree=data.tree,
-                   scalars=data.scalars, findings=findings, series=series)
+                   scalars=data.scalars, findings=findings, series=series,
+                   ranks={rank: d.scalars for rank, d in data.ranks.items()})
 
 
 @dataclass
@@ -235,6 +240,35 @@ def memory_summary(scalars: pd.DataFrame) -> dict[str, Any] | None:
     return {"column": main, "now": float(series.iloc[-1]) if len(series) else None,
             "peak": float(peak) if pd.notna(peak) else None,
             "slope": growth_slope(series.iloc[1:]) if len(series) > 3 else None}
+
+
+def rank_table(ranks: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """The Ranks page's table: per rank, steps written, median step and data wait (ms, step 0 skipped:
+    start-up), the wait's share of step time, and peak memory (bytes) of the leading memory series."""
+    rows = []
+    for rank, scalars in sorted(ranks.items()):
+        timing = data_loading_summary(scalars)
+        memory = memory_summary(scalars)
+        rows.append({"rank": rank, "steps": len(scalars),
+                     "median step (ms)": _ms(timing["median_step_s"]),
+                     "median data wait (ms)": _ms(timing["median_wait_s"]),
+                     "waiting for data": timing["share"],
+                     "peak memory": memory["peak"] if memory else None})
+    return pd.DataFrame(rows)
+
+
+def straggler(table: pd.DataFrame) -> dict[str, Any] | None:
+    """The slowest rank by median step time, and how much slower it is than the fastest rank."""
+    times = table.set_index("rank")["median step (ms)"].dropna() if len(table) else pd.Series(dtype=float)
+    if len(times) < 2 or times.min() <= 0:
+        return None
+    slowest = int(times.idxmax())
+    return {"rank": slowest, "ratio": float(times[slowest] / times.min()),
+            "behind_steps": int(table["steps"].max() - table.set_index("rank").loc[slowest, "steps"])}
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
 
 
 def update_summary(ratio: pd.DataFrame, norm: pd.DataFrame) -> pd.DataFrame:

@@ -205,6 +205,20 @@ def compare_figure(runs: dict[str, pd.DataFrame], column: str, *, y_title: str, 
     return _layout(fig, None, "step", y_title, log_y=log_y)
 
 
+def rank_figure(ranks: dict[int, pd.DataFrame], column: str, *, title: str, y_title: str, scale: float = 1.0,
+                max_steps: int = 2000) -> go.Figure:
+    """One line per rank of a torch.distributed run for a scalar column (step time, data wait, memory)."""
+    fig = go.Figure()
+    for rank, scalars in sorted(ranks.items()):
+        if column in scalars and not scalars[column].dropna().empty:
+            data = downsample(scalars[[column]].dropna(), max_steps, how="max") * scale
+            fig.add_trace(go.Scatter(x=data.index, y=data[column], mode="lines", name=f"rank {rank}",
+                                     line=dict(color=DEVICE_COLOURS[rank % len(DEVICE_COLOURS)])))
+    if not fig.data:
+        return empty_figure(f"No rank recorded {column}")
+    return _layout(fig, title, "step", y_title)
+
+
 def series_figure(x: list[float], y: list[float], *, y_title: str, title: str | None = None,
                   reference: float | None = None, height: int = SMALL_HEIGHT) -> go.Figure:
     """A small line from evidence numbers (a finding's own steps and values)."""

@@ -23,6 +23,7 @@ PAGES = [
     st.Page("views/weights.py", title="Weights", icon=":material/tune:", url_path="weights"),
     st.Page("views/memory.py", title="Memory", icon=":material/memory:", url_path="memory"),
     st.Page("views/data_loading.py", title="Data loading", icon=":material/hourglass_top:", url_path="data"),
+    st.Page("views/ranks.py", title="Ranks", icon=":material/lan:", url_path="ranks"),
     st.Page("views/runs.py", title="Runs", icon=":material/history:", url_path="runs"),
 ]
 

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "app" / "main.py")
 PAGES = ["views/findings.py", "views/tree.py", "views/gradients.py", "views/weights.py", "views/memory.py",
-         "views/data_loading.py", "views/runs.py"]
+         "views/data_loading.py", "views/ranks.py", "views/runs.py"]
 BUGGY = "sample_models/unregistered_module.py"
 CLEAN = "sample_models/unregistered_module_fixed.py"
 
@@ -159,6 +159,52 @@ def test_a_link_to_a_run_about_to_start_waits_for_it(tmp_path, monkeypatch):
     caption = text_of(at)
     assert "1 step on cpu" in caption and "Waiting" not in caption
     writer.close()
+
+
+def write_ranks(run: Path, drift_on: int | None) -> None:
+    """A two-rank run as the Probes of a torch.distributed job write it; rank 1 slower, and optionally
+    with its head.weight changed from step 50."""
+    from probes.runlog import RunWriter
+    names = ["body.weight", "head.weight"]
+    for rank in (0, 1):
+        w = RunWriter(run / "run.db" if rank == 0 else run / f"rank{rank}" / "run.db")
+        w.set_meta(model="Net", device="cpu", status="finished", started=time.time(), rank=rank, world_size=2,
+                   param_numel=10)
+        for step in range(100):
+            vectors = {}
+            if step % 50 == 0:
+                drift = 1.5 if rank == drift_on and step >= 50 else 1.0
+                vectors["param_checksum"] = (names, [2.0, 3.0 * drift])
+            w.write_step(step, {"loss": 1.0, "step_time_s": 0.01 * (1 + 2 * rank), "data_wait_s": 0.001,
+                                "mem.rss_bytes": 1e9 * (rank + 1)}, vectors)
+        w.close()
+
+
+def test_ranks_page_overlays_ranks_and_says_when_they_drift(tmp_path, monkeypatch):
+    write_ranks(tmp_path / "ddp-ok", drift_on=None)
+    at = app(monkeypatch, tmp_path, BUGGY, run="ddp-ok").run()
+    at.switch_page("views/ranks.py").run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Ranks"] == "2 of 2" and metrics["Slowest rank"] == "rank 1"
+    assert [m.delta for m in at.metric if m.label == "Slowest rank"] == ["3.00x the fastest rank's step"]
+    table = at.dataframe[0].value
+    assert list(table["rank"]) == [0, 1] and list(table["steps"]) == [100, 100]
+    assert "checksums agree" in text_of(at)
+    write_ranks(tmp_path / "ddp-drift", drift_on=1)
+    at = app(monkeypatch, tmp_path, BUGGY, run="ddp-drift").run()
+    at.switch_page("views/ranks.py").run()
+    (error,) = at.error
+    assert "head.weight differ between rank 0 and rank 1 (from step 50)" in plain(error.value)
+    at.switch_page("views/findings.py").run()
+    assert "ranks-out-of-sync" in text_of(at)
+
+
+def test_ranks_page_on_a_single_process_run_explains_itself(runs, monkeypatch):
+    root, buggy, _ = runs
+    at = app(monkeypatch, root, BUGGY).run()
+    at.switch_page("views/ranks.py").run()
+    assert not at.exception and "written by one process" in text_of(at)
 
 
 def test_runs_page_compares_before_and_after(runs, monkeypatch):

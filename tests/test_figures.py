@@ -8,8 +8,8 @@ import pytest
 
 from app import figures, htmlreport
 from app.data import (RunView, data_loading_summary, data_wait_share, downsample, growth_slope, load_run,
-                      memory_summary, nonfinite_steps, per_layer_norm, statistics_frame, steps_per_second,
-                      tensor_table, to_parquet_bytes, tree_counts, update_summary)
+                      memory_summary, nonfinite_steps, per_layer_norm, rank_table, statistics_frame,
+                      steps_per_second, straggler, tensor_table, to_parquet_bytes, tree_counts, update_summary)
 from probes.runlog import RunWriter
 
 
@@ -65,6 +65,24 @@ def test_page_summaries():
     assert summary.loc["a.weight", "median ratio"] == pytest.approx(2e-3)
     assert summary.loc["a.weight", "last ratio"] == pytest.approx(3e-3)          # carried over the gap
     assert summary["zero-update steps"].to_dict() == {"a.weight": 2, "b.weight": 0}
+
+
+def test_ranks_side_by_side_name_the_straggler():
+    fast = frame({"step_time_s": [5.0, 0.10, 0.10, 0.10], "data_wait_s": [4.0, 0.01, 0.01, 0.01],
+                  "mem.rss_bytes": [1e9, 1e9, 1.1e9, 1.2e9]})
+    slow = frame({"step_time_s": [5.0, 0.30, 0.30], "data_wait_s": [4.0, 0.20, 0.20], "mem.rss_bytes": [2e9] * 3})
+    table = rank_table({0: fast, 1: fast, 2: slow})
+    assert list(table["rank"]) == [0, 1, 2] and list(table["steps"]) == [4, 4, 3]
+    assert table.loc[2, "median step (ms)"] == pytest.approx(300.0)        # step 0 (start-up) skipped
+    assert table.loc[2, "waiting for data"] == pytest.approx(0.4 / 0.6)
+    assert table.loc[0, "peak memory"] == pytest.approx(1.2e9)
+    assert straggler(table) == {"rank": 2, "ratio": pytest.approx(3.0), "behind_steps": 1}
+    assert straggler(rank_table({0: fast})) is None                        # one rank: nothing to compare
+    fig = figures.rank_figure({0: fast, 2: slow}, "step_time_s", title="t", y_title="time (ms)", scale=1000.0)
+    assert [t.name for t in fig.data] == ["rank 0", "rank 2"]
+    assert list(fig.data[1].y) == pytest.approx([5000.0, 300.0, 300.0])
+    assert fig.data[0].line.color != fig.data[1].line.color
+    assert "No rank recorded" in figures.rank_figure({0: fast}, "loss", title="t", y_title="x").layout.annotations[0].text
 
 
 def test_steps_per_second_over_the_recent_steps():

@@ -103,7 +103,16 @@ def list_run_summaries(run_root: str | os.PathLike) -> list[RunSummary]:
                                   run_status(path, meta), steps, meta.get("started"), meta.get("error")))
         except RunLogError as e:
             out.append(RunSummary(path, path.name, None, None, "unreadable", 0, None, str(e)))
+    # newest first by when each run started (a log's file time also moves when a reader checkpoints it)
+    out.sort(key=lambda r: r.started if r.started is not None else _mtime(r.path), reverse=True)
     return out
+
+
+def _mtime(run: Path) -> float:
+    try:
+        return (run / DB_NAME).stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def latest_run_for(run_root: str | os.PathLike, model_file: str | os.PathLike) -> Path | None:

@@ -23,14 +23,16 @@ PAGES = [
     st.Page("views/weights.py", title="Weights", icon=":material/tune:", url_path="weights"),
     st.Page("views/memory.py", title="Memory", icon=":material/memory:", url_path="memory"),
     st.Page("views/data_loading.py", title="Data loading", icon=":material/hourglass_top:", url_path="data"),
-    st.Page("views/ranks.py", title="Ranks", icon=":material/lan:", url_path="ranks"),
     st.Page("views/runs.py", title="Runs", icon=":material/history:", url_path="runs"),
 ]
+# shown only for a run written by several torch.distributed ranks (a shared screen has room for 7 tabs)
+RANKS = st.Page("views/ranks.py", title="Ranks", icon=":material/lan:", url_path="ranks")
 
 # less empty space above the page title, so a 1280x720 shared screen shows the charts, not the margin
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:3.5rem}</style>")
 state.init()
-page = st.navigation(PAGES, position="top")
+page = st.navigation(PAGES[:-1] + [RANKS, PAGES[-1]] if state.multi_rank() else PAGES, position="top")
+st.session_state.page_title = page.title      # the live poll reruns the Runs page when a new run appears
 state.sidebar()
 state.sync_url()
 page.run()

@@ -15,9 +15,9 @@ from pathlib import Path
 import streamlit as st
 
 from app.data import RunView, latest_run_for, list_run_summaries, load_run, log_version, steps_per_second
-from app.watch import FileWatch
+from app.watch import FileWatch, RunsWatch
 from probes.cli import CheckJob
-from probes.runlog import RunLogError
+from probes.runlog import RunLogError, rank_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = ROOT / "sample_models"
@@ -61,6 +61,11 @@ def model_problem(path: str) -> str | None:
 @st.cache_resource
 def file_watch() -> FileWatch:
     return FileWatch()
+
+
+@st.cache_resource
+def runs_watch(root: str) -> RunsWatch:
+    return RunsWatch(root)
 
 
 class _Devices:
@@ -134,6 +139,12 @@ def current_run_path() -> Path | None:
     if model_problem(ss.model_file) is None:
         return latest_run_for(run_root(), ss.model_file)
     return None
+
+
+def multi_rank() -> bool:
+    """Whether the run on screen was written by several torch.distributed ranks (the Ranks page shows)."""
+    path = current_run_path()
+    return path is not None and bool(rank_runs(path))
 
 
 def current_run() -> RunView | None:
@@ -250,7 +261,8 @@ def sidebar() -> None:
         following = ss.live_path is not None and ss.get("follow", True)
         # a job's progress and a live run are polled twice a second (a new step on screen within ~1 s);
         # a watched file once a second
-        period = 0.5 if ss.job is not None or following else (1.0 if ss.watch and problem is None else None)
+        # and the run directory, for new runs, once a second
+        period = 0.5 if ss.job is not None or following else 1.0
         st.fragment(run_every=period)(_job_panel)()
 
 
@@ -265,6 +277,7 @@ def _job_panel() -> None:
         elif version != ss.seen_version:
             ss.seen_version = version
             start_check("file saved")
+    _new_runs()
     job = ss.job
     if job is None:
         _follow_live()
@@ -277,6 +290,24 @@ def _job_panel() -> None:
     label = f"Checking {Path(ss.model_file).name}{why}: step {done} of {total}" if done else \
         f"Starting {Path(ss.model_file).name}{why}: importing torch and the model…"
     st.progress(min(done / max(total, 1), 1.0), text=label)
+
+
+def _new_runs() -> None:
+    """A run that appeared in the run directory (a training script started a Probe): the Runs page lists
+    it at once; other pages say so in a toast."""
+    ss = st.session_state
+    try:
+        watch = runs_watch(str(run_root().resolve()))
+    except OSError:             # an unwritable run directory: no watching (the Runs page says what is wrong)
+        return
+    if ss.get("runs_version") is None:
+        ss.runs_version = watch.version
+    elif watch.version != ss.runs_version:
+        ss.runs_version = watch.version
+        if ss.get("page_title") == "Runs":
+            st.rerun()
+        elif watch.newest and (run_root() / watch.newest / "run.db").is_file():
+            st.toast(f"New run: {watch.newest} — open it from Runs", icon=":material/fiber_new:")
 
 
 def _follow_live() -> None:

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "app" / "main.py")
 PAGES = ["views/findings.py", "views/tree.py", "views/gradients.py", "views/weights.py", "views/memory.py",
-         "views/data_loading.py", "views/ranks.py", "views/runs.py"]
+         "views/data_loading.py", "views/runs.py"]
 BUGGY = "sample_models/unregistered_module.py"
 CLEAN = "sample_models/unregistered_module_fixed.py"
 
@@ -200,11 +200,15 @@ def test_ranks_page_overlays_ranks_and_says_when_they_drift(tmp_path, monkeypatc
     assert "ranks-out-of-sync" in text_of(at)
 
 
-def test_ranks_page_on_a_single_process_run_explains_itself(runs, monkeypatch):
+def test_a_single_process_run_has_no_ranks_page(runs, monkeypatch):
     root, buggy, _ = runs
     at = app(monkeypatch, root, BUGGY).run()
-    at.switch_page("views/ranks.py").run()
-    assert not at.exception and "written by one process" in text_of(at)
+    with pytest.raises(ValueError, match="Known pages"):      # the Ranks page is not in the navigation
+        at.switch_page("views/ranks.py")
+    write_ranks(root / "two-ranks", drift_on=None)
+    at = app(monkeypatch, root, BUGGY, run="two-ranks").run()
+    at.switch_page("views/ranks.py").run()                      # it is for a run of two ranks
+    assert [h.value for h in at.header] == ["Ranks"]
 
 
 def test_runs_page_compares_before_and_after(runs, monkeypatch):
@@ -304,3 +308,26 @@ print(at.session_state["run_path"] is not None, "torch" in sys.modules,
 """
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.stdout.split() == ["True", "False", "False"], proc.stdout + proc.stderr[-2000:]
+
+
+def test_runs_watch_sees_new_runs_and_not_their_steps(tmp_path):
+    """The run directory's observer counts a run folder and its log appearing; a run writing steps (or a
+    rank's log one level down) raises nothing, so a busy run costs the dashboard nothing."""
+    from app.watch import RunsWatch
+    from probes.runlog import RunWriter
+    watch = RunsWatch(tmp_path)
+    try:
+        time.sleep(0.2)
+        writer = RunWriter(tmp_path / "new-run" / "run.db")
+        deadline = time.monotonic() + 10
+        while watch.version < 2 and time.monotonic() < deadline:       # the folder, then its log
+            time.sleep(0.05)
+        assert watch.version == 2 and watch.newest == "new-run"
+        for k in range(300):
+            writer.write_step(k, {"loss": 1.0})
+        RunWriter(tmp_path / "new-run" / "rank1" / "run.db").close()
+        writer.close()
+        time.sleep(0.5)
+        assert watch.version == 2
+    finally:
+        watch.stop()

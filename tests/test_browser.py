@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("FORGESCOPE_CHROMIUM", "/usr/bin/chromium")
-PAGES = ["Registration tree", "Gradients", "Weights", "Memory", "Data loading", "Ranks", "Runs"]
+PAGES = ["Registration tree", "Gradients", "Weights", "Memory", "Data loading", "Runs"]
 
 try:
     from playwright.sync_api import sync_playwright
@@ -121,7 +121,7 @@ def test_buggy_sample_findings_then_every_page(server, open_page, tmp_path):
         started = time.monotonic()
         page.get_by_role("link", name=name).first.click()
         page.get_by_role("heading", name=name).first.wait_for(timeout=30_000)
-        if name not in ("Runs", "Ranks"):        # a single-process run: Ranks explains itself, no chart
+        if name not in ("Runs",):
             page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
         timings[name] = round(time.monotonic() - started, 2)
         no_exception(page)
@@ -296,3 +296,23 @@ def test_a_live_run_is_followed_without_a_click(server, open_page, tmp_path):
     (tmp_path / "live_latency.json").write_text(json.dumps({"delays_s": delays}))
     print(f"\nlive run: step on screen after its write, median {delays[len(delays) // 2]:.2f} s, "
           f"max {delays[-1]:.2f} s over {len(delays)} steps")
+
+
+def test_a_new_run_appears_on_the_runs_page_by_itself(server, open_page, tmp_path):
+    """A training script starts a Probe while the Runs page is open: the run is listed without a click."""
+    url, runs, _ = server
+    page = open_page()
+    page.goto(f"{url}/runs")
+    page.get_by_role("heading", name="Runs").first.wait_for(timeout=30_000)
+    caption = page.get_by_text("newest first").first
+    caption.wait_for(timeout=30_000)
+    before = int(caption.inner_text().split()[0])
+    started = time.monotonic()
+    writer = subprocess.run([sys.executable, "-c", LIVE_WRITER, str(runs / "brand-new-run"), "3", "0.05",
+                             str(tmp_path / "stamps.jsonl")], cwd=ROOT, timeout=60)
+    assert writer.returncode == 0
+    page.get_by_text(f"{before + 1} run(s) in").first.wait_for(timeout=15_000)
+    # the table is drawn on a canvas: its newest-first first cell holds the new run's name
+    assert page.locator("[data-testid='glide-cell-0-0']").first.text_content() == "brand-new-run"
+    print(f"\nnew run listed {time.monotonic() - started:.2f} s after its writer started")
+    no_exception(page)

@@ -4,6 +4,7 @@ One entry point (st.navigation); each page is a thin script under app/views/ tha
 and hands its data to the figure builders in app/figures.py.
 """
 import sys
+import time
 from pathlib import Path
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
@@ -35,4 +36,8 @@ page = st.navigation(PAGES[:-1] + [RANKS, PAGES[-1]] if state.multi_rank() else 
 st.session_state.page_title = page.title      # the live poll reruns the Runs page when a new run appears
 state.sidebar()
 state.sync_url()
+started = time.monotonic()
 page.run()
+# how long this page took to draw: a live run's charts are not redrawn more often than they can be
+st.session_state.page_seconds = time.monotonic() - started
+st.session_state.page_done = time.monotonic()

@@ -10,14 +10,17 @@ import re
 import subprocess
 import sys
 import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
 
 import streamlit as st
 
-from app.data import RunView, latest_run_for, list_run_summaries, load_run, log_version, steps_per_second
+from app.data import (RunView, extend_run, latest_run_for, list_run_summaries, live_numbers, load_run, log_version,
+                      steps_per_second)
 from app.watch import FileWatch, RunsWatch
 from probes.cli import CheckJob
-from probes.runlog import RunLogError, rank_runs
+from probes.runlog import RunLogError, rank_runs, run_status
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = ROOT / "sample_models"
@@ -91,9 +94,39 @@ def devices() -> _Devices:
     return _Devices()
 
 
-@st.cache_resource(max_entries=16)
+class _Views:
+    """The runs on screen, shared by every session: each read whole once, then extended with only the
+    steps written since (app.data.extend_run) whenever its log changes."""
+
+    KEEP = 16
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, tuple[tuple, RunView]] = OrderedDict()
+
+    def get(self, path: str, version: tuple) -> RunView:
+        with self._lock:
+            cached = self._items.get(path)
+            if cached is not None and cached[0] == version:
+                view = cached[1]
+                if view.status == "running":        # silent since: killed? (its files do not change)
+                    view.status = run_status(view.path, view.meta)
+            else:
+                view = extend_run(cached[1]) if cached is not None else load_run(path)
+            self._items[path] = (version, view)
+            self._items.move_to_end(path)
+            while len(self._items) > self.KEEP:
+                self._items.popitem(last=False)
+            return view
+
+
+@st.cache_resource
+def _views() -> _Views:
+    return _Views()
+
+
 def _load(path: str, version: tuple) -> RunView:
-    return load_run(path)
+    return _views().get(path, version)
 
 
 # -- per session ---------------------------------------------------------------------------------------
@@ -320,8 +353,11 @@ def _follow_live() -> None:
     if ss.get("live_version") is None or ss.live_version[0] != version[0]:
         ss.live_version = version
     elif version != ss.live_version:
-        ss.live_version = version
-        st.rerun()
+        # the step counter in the header follows every half second; the charts are redrawn at most every
+        # second, or less often when a page takes long to draw (a rerun must not start before the last ends)
+        if time.monotonic() - ss.get("page_done", 0.0) >= max(1.0, 2 * ss.get("page_seconds", 0.0)):
+            ss.live_version = version
+            st.rerun()
 
 
 def load_compare(name: str) -> RunView | None:
@@ -364,10 +400,24 @@ def header(title: str, run: RunView | None) -> None:
         else:
             st.info("Checking the model… the page fills in when the first run finishes.")
         return
+    following = run.status == "running" and ss.get("follow", True)
+    # a live run's badge, step count and speed refresh on their own, twice a second, from a few rows
+    st.fragment(run_every=0.5 if following else None)(_run_caption)(run, following)
+
+
+def _run_caption(run: RunView, live: bool) -> None:
     meta = run.meta
+    if live:
+        try:
+            numbers = live_numbers(run.path)
+        except RunLogError:
+            numbers = {"status": run.status, "steps": run.steps, "speed": steps_per_second(run.scalars)}
+    else:
+        numbers = {"status": run.status, "steps": run.steps,
+                   "speed": steps_per_second(run.scalars) if run.status == "running" else None}
     where = meta.get("model_location") or meta.get("model_file")
-    speed = steps_per_second(run.scalars) if run.status == "running" else None
+    steps, speed = numbers["steps"], numbers["speed"]
     parts = [f"**{md(meta.get('model') or '?')}**", md(where) if where else None,
-             f"{run.steps:,} step{'' if run.steps == 1 else 's'} on {md(meta.get('device') or '?')}",
+             f"{steps:,} step{'' if steps == 1 else 's'} on {md(meta.get('device') or '?')}",
              f"{speed:,.1f} steps/s" if speed else None, f"run {md(run.name)}"]
-    st.caption(f"{STATUS_BADGE.get(run.status, run.status)} " + " · ".join(p for p in parts if p))
+    st.caption(f"{STATUS_BADGE.get(numbers['status'], numbers['status'])} " + " · ".join(p for p in parts if p))

@@ -227,6 +227,11 @@ class RunReader:
     def step_count(self) -> int:
         return self._query("SELECT COUNT(*) FROM steps")[0][0]
 
+    def recent_step_times(self, n: int) -> list[tuple[int, float]]:
+        """(step, wall time) of the last n steps, oldest first."""
+        rows = self._query("SELECT step, time FROM steps ORDER BY step DESC LIMIT ?", (int(n),))
+        return rows[::-1]
+
     def series_names(self) -> list[str]:
         return [s for (s,) in self._query("SELECT DISTINCT series FROM layouts ORDER BY series")]
 
@@ -325,12 +330,18 @@ def run_status(run_path: str | os.PathLike, meta: Mapping[str, Any], now: float 
         return str(status)
     now = time.time() if now is None else now
     root = Path(run_path)
+    # signs of life: the heartbeat, and the write-ahead log the writer commits steps to. The database
+    # file itself only counts for a log written without a heartbeat (a bare RunWriter): a reader that
+    # opens a killed run's log checkpoints it on close and so gives the file a fresh time.
+    beating = (root / HEARTBEAT_NAME).exists()
     times = []
-    for name in (DB_NAME, DB_NAME + "-wal", HEARTBEAT_NAME):
+    for name in (HEARTBEAT_NAME, DB_NAME + "-wal") if beating else (DB_NAME, DB_NAME + "-wal"):
         try:
-            times.append(os.stat(root / name).st_mtime)
+            st = os.stat(root / name)
         except OSError:
-            pass
+            continue
+        if st.st_size or name == HEARTBEAT_NAME:       # an empty log is one a reader just opened
+            times.append(st.st_mtime)
     return "running" if times and now - max(times) < STOPPED_AFTER_S else "stopped"
 
 

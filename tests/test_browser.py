@@ -23,7 +23,7 @@ CHROMIUM = os.environ.get("FORGESCOPE_CHROMIUM", "/usr/bin/chromium")
 PAGES = ["Registration tree", "Gradients", "Weights", "Memory", "Data loading", "Runs"]
 
 try:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 except ImportError:             # pragma: no cover - reported as a skip below
     sync_playwright = None
 
@@ -313,6 +313,6 @@ def test_a_new_run_appears_on_the_runs_page_by_itself(server, open_page, tmp_pat
     assert writer.returncode == 0
     page.get_by_text(f"{before + 1} run(s) in").first.wait_for(timeout=15_000)
     # the table is drawn on a canvas: its newest-first first cell holds the new run's name
-    assert page.locator("[data-testid='glide-cell-0-0']").first.text_content() == "brand-new-run"
+    expect(page.locator("[data-testid='glide-cell-0-0']").first).to_have_text("brand-new-run", timeout=10_000)
     print(f"\nnew run listed {time.monotonic() - started:.2f} s after its writer started")
     no_exception(page)

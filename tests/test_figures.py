@@ -285,3 +285,41 @@ def test_empty_inputs_give_a_message_not_an_error():
     for fig in (figures.grad_heatmap(empty), figures.memory_figure(empty), figures.data_loading_figure(empty),
                 figures.loss_figure(empty), figures.tree_figure(None)):
         assert fig.layout.annotations and fig.layout.annotations[0].text
+
+
+def test_a_growing_run_is_extended_with_only_its_new_rows(tmp_path):
+    """extend_run appends what was written after the last step seen, and ends up equal to reading the
+    whole log again; a watcher's finding logged since shows without waiting for the run checks; a log
+    started over under the same name is read whole."""
+    from app.data import extend_run
+    names = ("fc.weight", "fc.bias")
+    writer = RunWriter(tmp_path / "run.db")
+    writer.set_meta(model="Net", device="cpu", status="running", started=1.0)
+
+    def steps(start, stop):
+        for k in range(start, stop):
+            vectors = {"grad_norm": (names, [0.5 + k, 0.1])}
+            if k >= 15:                                    # a series that starts late
+                vectors["update_ratio"] = (names, [1e-3, 2e-3])
+            writer.write_step(k, {"loss": 2.0 / (k + 1), "step_time_s": 0.01}, vectors)
+
+    steps(0, 10)
+    first = load_run(tmp_path)
+    assert first.steps == 10 and first.get("update_ratio").empty
+    steps(10, 20)
+    writer.write_findings(12, [{"code": "forward-called-directly", "severity": "warning", "title": "t",
+                                "module": "", "location": "train.py:9"}])
+    grown = extend_run(first, recheck=False)
+    whole = load_run(tmp_path)
+    pd.testing.assert_frame_equal(grown.scalars, whole.scalars)
+    for name in ("grad_norm", "update_ratio"):
+        pd.testing.assert_frame_equal(grown.get(name), whole.get(name), check_dtype=False)
+    assert list(grown.get("update_ratio").index) == list(range(15, 20))
+    assert [f["code"] for f in grown.findings] == ["forward-called-directly"]
+    assert first.steps == 10                               # the view it grew from is left as it was
+    writer.close()
+    restarted = RunWriter(tmp_path / "run.db")
+    restarted.set_meta(started=2.0)                        # another run under the same name
+    restarted.write_step(0, {"loss": 9.0, "step_time_s": 0.01})
+    restarted.close()
+    assert extend_run(grown).scalars.loc[0, "loss"] == 9.0      # read whole: its step 0 is the new one

@@ -217,6 +217,30 @@ def test_run_status_tells_a_live_run_from_a_killed_one(tmp_path):
     assert run_status(tmp_path, {"status": "running"}, now=later) == "running"      # no step, but a heartbeat
 
 
+def test_reading_a_killed_runs_log_does_not_bring_it_back_to_life(tmp_path):
+    """A killed writer leaves its steps in the write-ahead log; the first reader to close checkpoints them
+    into the database file, which gets a fresh time. With a heartbeat file (every Probe run), only the
+    heartbeat and a non-empty write-ahead log count as signs of life."""
+    from probes.runlog import HEARTBEAT_NAME, STOPPED_AFTER_S, run_status
+    code = ("import sys, time; from probes.runlog import RunWriter; w = RunWriter(sys.argv[1]); "
+            "[w.write_step(k, {'loss': 1.0}) for k in range(20)]; open(sys.argv[2], 'w').close(); "
+            "print('ok', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / DB_NAME), str(tmp_path / HEARTBEAT_NAME)],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ok"
+    proc.kill()
+    proc.wait(timeout=10)
+    old = time.time() - STOPPED_AFTER_S - 5
+    for f in tmp_path.iterdir():
+        os.utime(f, (old, old))                       # killed a while ago
+    assert (tmp_path / (DB_NAME + "-wal")).stat().st_size > 0
+    assert run_status(tmp_path, {"status": "running"}) == "stopped"
+    with RunReader(tmp_path) as reader:
+        assert reader.step_count() == 20              # every step kept
+    assert (tmp_path / DB_NAME).stat().st_mtime > old + 10      # the reader's checkpoint touched the file
+    assert run_status(tmp_path, {"status": "running"}) == "stopped"
+
+
 def test_the_heartbeat_beats_until_stopped(tmp_path):
     from probes.runlog import HEARTBEAT_NAME, Heartbeat
     beat = Heartbeat(tmp_path, every=0.05)

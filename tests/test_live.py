@@ -49,7 +49,8 @@ def report(run_dir) -> dict:
     result = json.loads(proc.stdout)
     text = subprocess.run([sys.executable, "-m", "probes", "report", str(run_dir)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120).stdout
-    result["status"] = next(s for s in ("running", "finished", "stopped", "failed") if f" · {s}" in text.splitlines()[1])
+    facts = text.splitlines()[1]           # "  model Net · device cpu · 8 training steps · running · ..."
+    result["status"] = next(s for s in ("running", "finished", "stopped", "failed") if f" · {s}" in facts)
     return result
 
 

@@ -339,7 +339,8 @@ def _new_runs() -> None:
         ss.runs_version = watch.version
         if ss.get("page_title") == "Runs":
             st.rerun()
-        elif watch.newest and (run_root() / watch.newest / "run.db").is_file():
+        elif (watch.newest and ss.job is None and watch.newest != Path(ss.run_path or ".").name
+              and (run_root() / watch.newest / "run.db").is_file()):     # not this session's own check
             st.toast(f"New run: {watch.newest} — open it from Runs", icon=":material/fiber_new:")
 
 

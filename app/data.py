@@ -175,6 +175,7 @@ class RunSummary:
     steps: int
     started: float | None
     error: str | None = None
+    location: str | None = None         # file:line of the model class (runs of a training script)
 
 
 def list_run_summaries(run_root: str | os.PathLike) -> list[RunSummary]:
@@ -186,7 +187,8 @@ def list_run_summaries(run_root: str | os.PathLike) -> list[RunSummary]:
                 meta = reader.meta()
                 steps = reader.step_count()
             out.append(RunSummary(path, path.name, meta.get("model"), meta.get("model_file"),
-                                  run_status(path, meta), steps, meta.get("started"), meta.get("error")))
+                                  run_status(path, meta), steps, meta.get("started"), meta.get("error"),
+                                  meta.get("model_location")))
         except RunLogError as e:
             out.append(RunSummary(path, path.name, None, None, "unreadable", 0, None, str(e)))
     # newest first by when each run started (a log's file time also moves when a reader checkpoints it)

@@ -190,6 +190,7 @@ def test_ranks_page_overlays_ranks_and_says_when_they_drift(tmp_path, monkeypatc
     assert [m.delta for m in at.metric if m.label == "Slowest rank"] == ["3.00x the fastest rank's step"]
     table = at.dataframe[0].value
     assert list(table["rank"]) == [0, 1] and list(table["steps"]) == [100, 100]
+    assert list(table["median step (ms)"]) == [10.0, 30.0]
     assert "checksums agree" in text_of(at)
     write_ranks(tmp_path / "ddp-drift", drift_on=1)
     at = app(monkeypatch, tmp_path, BUGGY, run="ddp-drift").run()

@@ -31,7 +31,7 @@ for f in out_of_sync:
 if not out_of_sync and not run.get("param_checksum").empty:
     st.success("The ranks' parameter checksums agree at every step compared.")
 
-shown = table.copy()
+shown = table.copy().round({"median step (ms)": 2, "median data wait (ms)": 2})
 shown["waiting for data"] = shown["waiting for data"].map(lambda v: "–" if v is None or v != v else f"{v:.0%}")
 shown["peak memory"] = shown["peak memory"].map(fmt_bytes)
 st.dataframe(shown, hide_index=True, width="stretch")

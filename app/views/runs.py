@@ -16,7 +16,9 @@ if not summaries:
 
 table = pd.DataFrame([{"run": s.name, "model": s.model, "status": s.status, "steps": s.steps,
                        "started": dt.datetime.fromtimestamp(s.started).strftime("%Y-%m-%d %H:%M:%S")
-                       if s.started else None, "model file": state.display_path(s.model_file) if s.model_file else None,
+                       if s.started else None,
+                       # a check's model file, or where a training script's model class is defined
+                       "model file": state.display_path(s.model_file) if s.model_file else s.location,
                        "error": s.error} for s in summaries])
 st.caption(f"{len(summaries)} run(s) in {root}, newest first")
 st.dataframe(table, hide_index=True, width="stretch")

@@ -66,7 +66,7 @@ def ranks_out_of_sync(data: RunData) -> list[Finding]:
                 f"the same averaged gradient. At step {step}, {len(drifted)} parameter(s) were no longer equal "
                 f"across ranks{' and they still differ at the last step compared' if still else ''}, so the "
                 f"ranks train different models and the averaged gradient mixes them. Usually a change made on "
-                f"some ranks only after the model was wrapped: a checkpoint loaded under `if rank == 0:`, a "
+                f"some ranks only after the model was wrapped: a checkpoint loaded on rank 0 only, a "
                 f"layer re-initialised or replaced on one rank, an update done outside the optimizer."),
         module=module, location=module_location(data.tree, module),
         evidence={"first_step": step, "ranks": [ref_rank, *ranks], "parameters": evidence_params,

@@ -1,4 +1,5 @@
-"""Command line: `python -m probes check MODEL_FILE` and `python -m probes report RUN_DIR`.
+"""Command line: `python -m probes check MODEL_FILE`, `python -m probes report RUN_DIR` and
+`python -m probes checkpoint MODEL_FILE CHECKPOINT`.
 
 Exit codes: 0 no error-level finding; 1 error-level findings; 2 the file could not be loaded or run.
 The user's file runs in a worker subprocess (probes.worker), never in this process.
@@ -49,7 +50,7 @@ def _positive_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m probes",
                                      description="ForgeScope: find the silent bugs in PyTorch training.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{check,report}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{check,report,checkpoint}")
     check = sub.add_parser("check", help="import a model file and train it a few steps with a Probe attached",
                            description="Import MODEL_FILE in a worker process, train it a few steps with a "
                                        "Probe attached, and report what is wrong.")
@@ -70,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Summarise a run log: a run directory, or a folder of runs (the newest).")
     report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (holding run.db) or a folder of runs")
     report.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    doctor = sub.add_parser("checkpoint", help="does a checkpoint load into the model? (never runs pickled code)",
+                            description="Build the model from MODEL_FILE in a worker process, read CHECKPOINT "
+                                        "with torch.load(weights_only=True) and compare it with the model's "
+                                        "state_dict(): missing and unexpected keys, shapes, dtypes, a 'module.' "
+                                        "prefix, the model's part of a training checkpoint.")
+    doctor.add_argument("model_file", metavar="MODEL_FILE", help="a .py file defining the model")
+    doctor.add_argument("checkpoint", metavar="CHECKPOINT", help="a file saved with torch.save")
+    doctor.add_argument("--model", metavar="NAME", help="the class or function to build when the file has several")
+    doctor.add_argument("--timeout", type=_positive_float, default=120.0, metavar="SECONDS",
+                        help="stop after this long (default 120)")
+    doctor.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser
 
 
@@ -79,10 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         result = run_check(args.model_file, steps=args.steps, batch_size=args.batch_size, device=args.device,
                            model=args.model, run_dir=args.run_dir, timeout=args.timeout,
                            compile_check=args.compile_check)
+    elif args.command == "checkpoint":
+        result = CheckJob(args.model_file, model=args.model, timeout=args.timeout, device="cpu",
+                          checkpoint=args.checkpoint).start().wait()
     else:
         from .report import report_run
         result = report_run(args.run_dir)
-    return emit(result, as_json=args.json, title=f"{args.command} {getattr(args, 'model_file', args.run_dir)}")
+    return emit(result, as_json=args.json, title=f"{args.command} {getattr(args, 'model_file', None) or args.run_dir}")
 
 
 def exit_code(result: dict[str, Any]) -> int:
@@ -132,13 +147,13 @@ class CheckJob:
 
     def __init__(self, model_file: str, *, steps: int = 20, batch_size: int = 8, device: str = "auto",
                  model: str | None = None, run_dir: str = "runs", timeout: float = 120.0,
-                 run_name: str | None = None, compile_check: bool = False):
+                 run_name: str | None = None, compile_check: bool = False, checkpoint: str | None = None):
         self.path = Path(model_file)
         self.steps = steps
         self.timeout = timeout
         self.config = {"model_file": str(self.path), "steps": steps, "batch_size": batch_size, "device": device,
                        "model": model, "run_dir": run_dir, "run_name": run_name, "timeout": timeout,
-                       "compile_check": compile_check}
+                       "compile_check": compile_check, "checkpoint": checkpoint}
         self.proc: subprocess.Popen | None = None
         self.cancelled = False
         self._tmp: str | None = None
@@ -150,6 +165,9 @@ class CheckJob:
 
     def start(self) -> "CheckJob":
         problem = _precheck(self.path)
+        checkpoint = self.config.get("checkpoint")
+        if problem is None and checkpoint and not Path(checkpoint).is_file():
+            problem = f"{checkpoint}: no such file" if not Path(checkpoint).exists() else f"{checkpoint}: is a folder"
         if problem:
             self._result = {**self._base, "error": problem}
             return self

@@ -17,8 +17,10 @@ def render(result: dict[str, Any], title: str) -> str:
     if result.get("error") and not result.get("model"):
         lines.append(f"error: {result['error']}")
         return "\n".join(lines)
-    facts = [f"model {result.get('model') or '?'}", f"device {result.get('device') or '?'}",
-             _plural(int(result.get("steps") or 0), "training step")]
+    held = result.get("checkpoint")
+    facts = [f"model {result.get('model') or '?'}", f"device {result.get('device') or '?'}"]
+    if not title.startswith("checkpoint"):
+        facts.append(_plural(int(result.get("steps") or 0), "training step"))
     if result.get("ranks"):
         facts.append(f"{result['ranks']} ranks")
     if result.get("status"):
@@ -28,6 +30,10 @@ def render(result: dict[str, Any], title: str) -> str:
     lines.append("  " + " · ".join(facts))
     if result.get("run_dir"):
         lines.append(f"  run log: {result['run_dir']}")
+    if held is not None:            # `checkpoint`: what the file holds besides the model's weights
+        where = f"under {held['found_under']!r}" if held.get("found_under") else "at the top level"
+        also = f"; it also holds {', '.join(held['other_keys'])}" if held.get("other_keys") else ""
+        lines.append(f"  checkpoint: {_plural(int(held.get('tensors') or 0), 'tensor')} {where}{also}")
     if result.get("error"):
         lines += ["", f"error: {result['error']}"]
     findings = sorted(result.get("findings", []), key=lambda f: _ORDER.get(f["severity"], 9))

@@ -396,6 +396,34 @@ class Check:
             opt.step()
 
 
+class CheckpointCheck(Check):
+    """`checkpoint MODEL_FILE CHECKPOINT`: build the model as a check does, then compare the checkpoint with
+    its state_dict (read with weights_only=True: no pickled code runs)."""
+
+    def _run(self) -> None:
+        from .checkpoint import compare, load_checkpoint
+        module = load_module(self.path)
+        label, factory = model_factory(module, self.path, self.cfg.get("model"))
+        self.factory = factory
+        self.result["device"] = "cpu"
+        self.stage = "building the model"
+        torch.manual_seed(0)
+        model = factory()
+        if not isinstance(model, nn.Module):
+            raise UserCodeError(f"{self.path}: {label} returned {type(model).__name__}, not an nn.Module")
+        self.model = model
+        self.result["model"] = type(model).__name__
+        self.stage = "reading the checkpoint"
+        checkpoint = Path(self.cfg["checkpoint"])
+        loaded, refused = load_checkpoint(checkpoint)
+        if refused is not None:
+            self.extra.append(refused)
+            return
+        found, held = compare(model.state_dict(), loaded, checkpoint)
+        self.extra += found
+        self.result["checkpoint"] = held
+
+
 def _def_location(fn, fallback=None) -> str:
     """'file:line' of the `def` of a user function (a hook, forward), for messages about what it returned."""
     code = getattr(inspect.unwrap(fn), "__code__", None) if callable(fn) else None
@@ -422,7 +450,7 @@ def main(argv: list[str]) -> int:
         faulthandler.dump_traceback_later(max(left - min(2.0, timeout / 5), 0.1), file=crash)
     _trace_os_exit(crash)
     # the user's prints must not mix with our output: the parent reads only the result file
-    result = Check(config).run()
+    result = (CheckpointCheck if config.get("checkpoint") else Check)(config).run()
     tmp = Path(config["result_file"] + ".tmp")
     tmp.write_text(json.dumps(result, default=str))
     os.replace(tmp, config["result_file"])

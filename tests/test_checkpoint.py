@@ -1,0 +1,112 @@
+"""`python -m probes checkpoint MODEL_FILE CHECKPOINT`: real checkpoints written with torch.save, compared
+with the model a worker builds from the file; pickled code is refused and never runs."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = "sample_models/train_live.py"          # Classifier: net.0, net.3, net.5 Linear layers
+
+
+def doctor(checkpoint: Path, model: str = MODEL) -> tuple[int, dict, str]:
+    args = [sys.executable, "-m", "probes", "checkpoint", model, str(checkpoint)]
+    text = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(args + ["--json"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == text.returncode
+    return proc.returncode, json.loads(proc.stdout), text.stdout + text.stderr
+
+
+@pytest.fixture(scope="module")
+def state():
+    sys.path.insert(0, str(ROOT / "sample_models"))
+    try:
+        from train_live import Classifier
+    finally:
+        sys.path.pop(0)
+    return Classifier, Classifier().state_dict()
+
+
+def the_finding(result: dict) -> dict:
+    (found,) = result["findings"]
+    assert found["code"] == "state-dict-mismatch"
+    return found
+
+
+def test_a_matching_checkpoint_is_clean_and_a_training_checkpoint_is_found_inside(state, tmp_path):
+    _, sd = state
+    torch.save(sd, tmp_path / "weights.pt")
+    code, result, _ = doctor(tmp_path / "weights.pt")
+    assert code == 0 and result["findings"] == [] and result["model"] == "Classifier" and result["error"] is None
+    torch.save({"epoch": 7, "model": sd, "optimizer": {"state": {}, "param_groups": []}}, tmp_path / "train.pt")
+    code, result, text = doctor(tmp_path / "train.pt")
+    assert code == 0 and result["findings"] == []
+    assert "6 tensors under 'model'; it also holds epoch, optimizer" in text
+
+
+def test_a_module_prefix_from_ddp_is_named_with_the_exact_fix(state, tmp_path):
+    _, sd = state
+    torch.save({f"module.{k}": v for k, v in sd.items()}, tmp_path / "ddp.pt")
+    code, result, _ = doctor(tmp_path / "ddp.pt")
+    f = the_finding(result)
+    assert code == 1 and f["severity"] == "error" and f["evidence"]["prefix"] == "module."
+    assert f["evidence"]["missing"] == [] and f["evidence"]["unexpected"] == []    # nothing else is wrong
+    assert "k.removeprefix('module.')" in f["fix"] and f["location"] == str(tmp_path / "ddp.pt")
+
+
+def test_missing_unexpected_and_reshaped_keys_are_listed(state, tmp_path):
+    Classifier, sd = state
+    changed = dict(sd)
+    del changed["net.5.bias"]
+    changed["head.weight"] = torch.zeros(4, 64)
+    torch.save(changed, tmp_path / "keys.pt")
+    code, result, _ = doctor(tmp_path / "keys.pt")
+    ev = the_finding(result)["evidence"]
+    assert code == 1 and ev["missing"] == ["net.5.bias"] and ev["unexpected"] == ["head.weight"]
+    torch.save(Classifier(hidden=128).state_dict(), tmp_path / "wider.pt")
+    code, result, _ = doctor(tmp_path / "wider.pt")
+    ev = the_finding(result)["evidence"]
+    assert code == 1 and ev["counts"]["shape"] == 5 and ev["missing"] == []
+    assert {"key": "net.0.weight", "model": [64, 20], "checkpoint": [128, 20]} in ev["shape"]
+
+
+def test_a_different_dtype_loads_with_a_warning(state, tmp_path):
+    _, sd = state
+    torch.save({k: v.half() for k, v in sd.items()}, tmp_path / "half.pt")
+    code, result, _ = doctor(tmp_path / "half.pt")
+    f = the_finding(result)
+    assert code == 0 and f["severity"] == "warning" and f["evidence"]["counts"]["dtype"] == 6
+    assert f["evidence"]["dtype"][0]["model"] == "float32" and f["evidence"]["dtype"][0]["checkpoint"] == "float16"
+
+
+class Payload:
+    """Unpickling this would create a file: the proof that the doctor never runs pickled code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickled_code_is_refused_and_never_runs(state, tmp_path):
+    _, sd = state
+    marker = tmp_path / "ran.txt"
+    torch.save({"model": sd, "extra": Payload(str(marker))}, tmp_path / "evil.pt")
+    code, result, text = doctor(tmp_path / "evil.pt")
+    f = the_finding(result)
+    assert code == 1 and not marker.exists()
+    assert f["evidence"]["refused"] in ("io.open", "builtins.open") and "refused, not run" in f["title"]
+    assert "torch.save(model.state_dict(), path)" in f["fix"]
+
+
+def test_not_a_checkpoint_and_a_missing_file_are_clear_errors(tmp_path):
+    junk = tmp_path / "notes.pt"
+    junk.write_text("these are my notes, not weights")
+    code, result, _ = doctor(junk)
+    assert code == 2 and result["error"].startswith(f"{junk}: not a PyTorch checkpoint")
+    code, result, _ = doctor(tmp_path / "nowhere.pt")
+    assert code == 2 and result["error"] == f"{tmp_path / 'nowhere.pt'}: no such file"

@@ -1,6 +1,7 @@
 """Findings: what a check says is wrong, as plain data (no tensors, no modules)."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -57,8 +58,15 @@ def explained_elsewhere(finding: dict, others: list[dict]) -> bool:
     name it was assigned to), that finding says why, and this one is not repeated."""
     if finding.get("code") != "param-not-in-optimizer":
         return False
-    built = [(o.get("evidence") or {}).get("registered_as") for o in others
-             if o.get("code") == "layer-created-in-forward"]
-    built = [b for b in built if b]
-    names = [p.get("name", "") for p in (finding.get("evidence") or {}).get("parameters", [])]
+    layers = [o.get("evidence") or {} for o in others if o.get("code") == "layer-created-in-forward"]
+    built = [e["registered_as"] for e in layers if e.get("registered_as")]
+    evidence = finding.get("evidence") or {}
+    if "tensors" in evidence:
+        # the optimizer holds tensors the model no longer has: the copy of that layer from a forward that ran
+        # before the optimizer was built, replaced by every later forward (same number of values)
+        stale = evidence["tensors"]
+        held = sum(math.prod(t.get("shape") or [0]) for t in stale)
+        made = sum(int(e.get("numel") or 0) for e in layers if e.get("registered_as"))
+        return bool(built) and evidence.get("count", len(stale)) == len(stale) and held == made
+    names = [p.get("name", "") for p in evidence.get("parameters", [])]
     return bool(built and names) and all(any(n == b or n.startswith(b + ".") for b in built) for n in names)

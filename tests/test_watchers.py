@@ -153,6 +153,31 @@ def test_one_bug_one_finding_a_layer_built_in_forward_is_not_also_optimizer_less
     assert reported == found            # report (and the dashboard) merge the same way
 
 
+def test_one_bug_one_finding_the_stale_copy_an_optimizer_holds_after_a_first_forward(tmp_path):
+    """A forward before the optimizer is built (a shape check, a dry run) registers fc2's first copy, and the
+    optimizer takes it; every later forward replaces fc2, so the optimizer holds tensors the model no longer
+    has. That is the same bug: one finding. Stale tensors of another size are still reported."""
+    model = LayerAssignedInForward()
+    model(torch.randn(2, 8))                                   # fc2 (16->2, 34 values) registered
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Probe(model, opt, run_dir=tmp_path / "a", diagnose=1) as probe:
+        for _ in range(3):
+            loss = model(torch.randn(8, 8)).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    from probes.report import report_run
+    assert codes(f for f in probe.findings if f.severity == "error") == ["layer-created-in-forward"]
+    assert [f["code"] for f in report_run(probe.run_path)["findings"] if f["severity"] == "error"] == \
+        ["layer-created-in-forward"]
+    from probes.findings import explained_elsewhere
+    built = [{"code": "layer-created-in-forward", "evidence": {"registered_as": "fc2", "numel": 34}}]
+    stale = {"code": "param-not-in-optimizer", "evidence": {"tensors": [{"shape": [2, 16]}, {"shape": [2]}],
+                                                            "count": 2}}
+    other = {"code": "param-not-in-optimizer", "evidence": {"tensors": [{"shape": [4, 4]}], "count": 1}}
+    assert explained_elsewhere(stale, built) and not explained_elsewhere(other, built)
+
+
 class LazyAndHarmless(nn.Module):
     """Lazy layers materialise in the first forward; a parameter-free nn.ReLU() built there is harmless;
     re-assigning an existing layer (weight tying in forward) builds nothing."""

@@ -275,6 +275,11 @@ class CheckJob:
         elif self._timed_out:
             error = (f"{prefix}still running after {self.timeout:g} s, so the check was stopped "
                      f"(an endless loop? if it is just slow, raise --timeout)")
+        elif returncode < 0 and -returncode == getattr(signal, "SIGKILL", None):
+            # nothing in the process sends itself SIGKILL: the kernel's OOM killer does, or a user's kill -9
+            error = (f"{prefix}the worker process was killed from outside (SIGKILL), most often because the "
+                     f"system ran out of memory (the kernel's OOM killer)"
+                     + ("; the steps it recorded are kept" if self.run_dir() else ""))
         elif returncode < 0:
             error = (f"{prefix}the worker process crashed ({signal_name(returncode)}): a native crash "
                      f"or os.abort() in the model's code")

@@ -84,12 +84,70 @@ def exception_text(exc: BaseException, limit: int = 400) -> str:
         text = repr(exc.args[0])
     # drop C++ stack traces and "Exception raised from ..." tails
     text = re.split(r"\n\s*(Exception raised from|frame #\d)", text)[0]
+    memory = out_of_memory_text(text, python=isinstance(exc, MemoryError))
+    if memory:
+        return memory
     first = text.splitlines()[0] if text else ""
     if not first:
         first = type(exc).__name__
     elif not isinstance(exc, RuntimeError) or type(exc) is not RuntimeError:
         first = f"{type(exc).__name__}: {first}"
     return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+# torch's allocators: the CPU one gives bytes ("can't allocate memory" on Linux, "not enough memory" on
+# Windows); CUDA and MPS give a size with a unit ("CUDA out of memory. Tried to allocate 4096.00 GiB. GPU 0 has
+# a total capacity of 79.15 GiB of which 78.60 GiB is free. ..." and, before torch 2.1, "(GPU 0; 15.78 GiB total
+# capacity; ... 3.44 MiB free; ...)")
+_CPU_OOM = re.compile(r"DefaultCPUAllocator: [^:]*: you tried to allocate (?P<bytes>\d+) bytes")
+_GPU_OOM = re.compile(r"(?P<backend>CUDA|MPS backend) out of memory.*?Tried to allocate "
+                      r"(?P<size>[\d.]+) ?(?P<unit>bytes|B|KiB|MiB|GiB|TiB)", re.DOTALL)
+_GPU_FREE = re.compile(r"(?P<gpu>GPU \d+) has a total capacity of (?P<total>[\d.]+ ?\w+) of which "
+                       r"(?P<free>[\d.]+ ?\w+) is free|\((?P<old_gpu>GPU \d+); (?P<old_total>[\d.]+ ?\w+) total "
+                       r"capacity;.*?(?P<old_free>[\d.]+ ?\w+) free;")
+_UNITS = {"bytes": 1, "B": 1, "KiB": 2 ** 10, "MiB": 2 ** 20, "GiB": 2 ** 30, "TiB": 2 ** 40}
+_ADVICE = "make the model (or the batch) smaller or check it on a {} with more memory"
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _bytes(text: str) -> str:
+    """'4096.00 GiB' as the size people read ('4.0 TiB'); the text itself when it is not a size."""
+    m = re.fullmatch(r"([\d.]+) ?(\w+)", text.strip())
+    if not m or m[2] not in _UNITS:
+        return text
+    return _size(float(m[1]) * _UNITS[m[2]])
+
+
+def out_of_memory_text(text: str, python: bool = False) -> str | None:
+    """A torch allocator's out-of-memory message (CPU, CUDA, MPS) or a Python MemoryError said plainly:
+    that memory ran out, how much was asked for and what to do; None for any other message."""
+    cpu = _CPU_OOM.search(text)
+    if cpu:
+        return (f"not enough memory: the model asked for {_size(int(cpu['bytes']))} in one tensor; "
+                + _ADVICE.format("machine"))
+    gpu = _GPU_OOM.search(text)
+    if gpu:
+        asked = _size(float(gpu["size"]) * _UNITS[gpu["unit"]])
+        which = "GPU" if gpu["backend"] == "CUDA" else "MPS"
+        free = _GPU_FREE.search(text)
+        has = ""
+        if free:
+            name, total, left = ((free["gpu"], free["total"], free["free"]) if free["gpu"]
+                                 else (free["old_gpu"], free["old_total"], free["old_free"]))
+            has = f" ({name} has {_bytes(left)} free of {_bytes(total)})"
+        return (f"not enough {which} memory: the model asked for {asked} in one tensor{has}; "
+                + _ADVICE.format("GPU" if which == "GPU" else "machine"))
+    if python:
+        first = text.splitlines()[0] if text else ""
+        return f"not enough memory (MemoryError{': ' + first if first else ''}); " + _ADVICE.format("machine")
+    return None
 
 
 def describe_failure(exc: BaseException, user_file, stage: str, context: str = "") -> UserCodeError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import sys
 import time
@@ -178,7 +179,9 @@ class Probe:
     def _open_run(self, run_dir: Path, run_name: str | None, meta: dict) -> None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         named = _unwrapped(self.model)
-        name = run_name or f"{stamp}-{type(named).__name__}"
+        # the class name becomes a folder name: anything but letters, digits, . and - made safe (a name with
+        # a "/" would nest folders, one with ".." could leave the run directory)
+        name = run_name or f"{stamp}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', type(named).__name__).strip('.') or 'model'}"
         path = run_dir / name
         n = 1
         rank = self.rank["rank"] if self.rank else 0
@@ -404,12 +407,22 @@ class Probe:
         if self.error is None:
             self.error = why
             warnings.warn(f"ForgeScope Probe stopped recording ({why}); training continues unaffected.",
-                          ProbeWarning, stacklevel=3)
+                          ProbeWarning, stacklevel=_user_stacklevel())
         self._recording = False
         self._detach()
         if self._heartbeat is not None:       # recording is over: the run must not look alive any more
             self._heartbeat.stop()
             self._heartbeat = None
+
+
+def _user_stacklevel() -> int:
+    """The stacklevel, for a warning issued in Probe._stop, of the user's line: a failure mid-run is met
+    inside an optimizer hook, several torch and Probe frames below the training loop's opt.step()."""
+    from .errors import _is_library
+    frame, level = sys._getframe(2), 2          # 1 is _stop itself
+    while frame is not None and _is_library(frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    return level if frame is not None else 3
 
 
 def _as_optimizers(optimizer) -> list[torch.optim.Optimizer]:

@@ -13,6 +13,7 @@ Nothing here imports torch: the dashboard reads run logs without it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -57,6 +58,7 @@ class RunWriter:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        made = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             if not self.path.exists():
@@ -69,7 +71,10 @@ class RunWriter:
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
         except (sqlite3.DatabaseError, OSError) as e:
-            raise RunLogError(f"{self.path}: cannot write run log ({e})") from e
+            if made:        # a full disk: leave no empty run folder behind (listings and links would show it)
+                with contextlib.suppress(OSError):
+                    self.path.parent.rmdir()
+            raise _write_error(self.path, e) from e
         self._layouts: dict[tuple, int] = {
             (series, dtype, tuple(json.loads(names))): lid
             for lid, series, dtype, names in self._db.execute("SELECT id, series, dtype, names FROM layouts")
@@ -79,18 +84,24 @@ class RunWriter:
         """Build the empty log under a temporary name and rename it into place: a reader polling the run
         directory sees a complete log or none, never a file without its tables."""
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.new")
-        db = sqlite3.connect(tmp)
         try:
-            db.executescript(_SCHEMA)
-            db.execute("INSERT OR IGNORE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
-            db.commit()
-        finally:
-            db.close()
-        os.replace(tmp, self.path)
+            db = sqlite3.connect(tmp)
+            try:
+                db.executescript(_SCHEMA)
+                db.execute("INSERT OR IGNORE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
+                db.commit()
+            finally:
+                db.close()
+            os.replace(tmp, self.path)
+        except BaseException:       # a full disk: no half-written file left in the run folder
+            for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+            raise
 
     # -- metadata ---------------------------------------------------------------------------------
     def set_meta(self, **items: Any) -> None:
-        with self._tx():
+        with self._writing(), self._tx():
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES(?, ?)", [(k, _json(v)) for k, v in items.items()])
 
@@ -104,6 +115,10 @@ class RunWriter:
         vectors: series -> (names, values) with values a float sequence/array the length of names
                  (stored as float32).
         """
+        with self._writing():
+            self._write_step(step, scalars, vectors, tree, findings)
+
+    def _write_step(self, step, scalars, vectors, tree, findings) -> None:
         rows = []
         if scalars:
             names = tuple(scalars)
@@ -120,11 +135,11 @@ class RunWriter:
             self._write_findings(step, findings)
 
     def write_tree(self, step: int, tree: Mapping) -> None:
-        with self._tx():
+        with self._writing(), self._tx():
             self._db.execute("INSERT INTO trees(step, tree) VALUES(?, ?)", (step, _json(tree)))
 
     def write_findings(self, step: int | None, findings: Iterable[Mapping]) -> None:
-        with self._tx():
+        with self._writing(), self._tx():
             self._write_findings(step, findings)
 
     def _write_findings(self, step, findings):
@@ -149,6 +164,23 @@ class RunWriter:
     def _tx(self):
         return _Transaction(self._db)
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """A failed write (a full disk, a vanished file) raises RunLogError naming the log."""
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise _write_error(self.path, e) from e
+
+
+def _write_error(path: Path, e: Exception) -> RunLogError:
+    """SQLite says "database or disk is full" for a disk out of space, but only "disk I/O error" when a write
+    is refused for a quota or a file size limit: say what that most often means."""
+    why = str(e)
+    if getattr(e, "sqlite_errorname", "") == "SQLITE_IOERR_WRITE":
+        why += ": the disk may be full, or the file over a quota or size limit"
+    return RunLogError(f"{path}: cannot write run log ({why})")
+
 
 class _Transaction:
     def __init__(self, db):
@@ -158,7 +190,16 @@ class _Transaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type, *_):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        except sqlite3.Error:
+            # a COMMIT that failed (disk full) may leave the transaction open: end it, so the next write
+            # (the run's closing status) is tried on its own rather than refused as nested
+            if self.db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+            if exc_type is None:
+                raise
 
 
 @dataclass(frozen=True)
@@ -358,12 +399,44 @@ def rank_runs(run_path: str | os.PathLike) -> dict[int, Path]:
     return {0: root, **dict(sorted(ranks.items()))} if (root / DB_NAME).is_file() else dict(sorted(ranks.items()))
 
 
+# how every run log's first page starts its schema (written by RunWriter._create, never changed after)
+_OUR_SCHEMA = b"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
+def is_foreign(db_path: str | os.PathLike) -> bool:
+    """Whether a file named run.db is another tool's SQLite database (no ForgeScope schema): listings skip
+    it. A file SQLite cannot read at all is not foreign: it may be one of ours, damaged (a truncated copy,
+    a disk that failed), and is listed so that its reader names it and says why."""
+    try:
+        with open(db_path, "rb") as f:
+            if _OUR_SCHEMA in f.read(4096):     # ours (intact or not): the cheap answer for every real run
+                return False
+    except OSError:
+        return False
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1)
+    except sqlite3.Error:
+        return False
+    try:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" not in tables:
+            return True
+        return db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() is None
+    except sqlite3.OperationalError as e:     # a meta table of another shape: another tool's
+        return "no such column" in str(e)
+    except sqlite3.Error:
+        return False
+    finally:
+        db.close()
+
+
 def list_runs(run_dir: str | os.PathLike) -> list[Path]:
-    """The run directories (holding a run.db) directly under run_dir, oldest first."""
+    """The run directories (holding a run.db) directly under run_dir, oldest first. Another tool's files
+    (TensorBoard events, lightning_logs/, wandb/, an SQLite database of its own named run.db) are skipped."""
     root = Path(run_dir)
-    if (root / DB_NAME).is_file():
+    if (root / DB_NAME).is_file() and not is_foreign(root / DB_NAME):
         return [root]
     if not root.is_dir():
         return []
-    runs = [p for p in root.iterdir() if (p / DB_NAME).is_file()]
+    runs = [p for p in root.iterdir() if (p / DB_NAME).is_file() and not is_foreign(p / DB_NAME)]
     return sorted(runs, key=lambda p: ((p / DB_NAME).stat().st_mtime, p.name))

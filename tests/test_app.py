@@ -332,3 +332,140 @@ def test_runs_watch_sees_new_runs_and_not_their_steps(tmp_path):
         assert watch.version == 2
     finally:
         watch.stop()
+
+
+SLOW_MODEL = '''
+import time
+
+from torch import nn
+
+
+class Slow(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        time.sleep(0.25)        # 20 steps take 5 s: time to kill the worker mid-run
+        return self.fc(x)
+'''
+
+
+def test_a_worker_killed_mid_run_leaves_the_pages_with_its_steps(tmp_path, monkeypatch):
+    """The worker SIGKILLed mid-run (the OOM killer's way): the page stays up, says the worker was killed
+    from outside, and the run it was writing opens on Findings and Runs with the steps it recorded."""
+    import signal
+    model = tmp_path / "slow.py"
+    model.write_text(SLOW_MODEL)
+    at = app(monkeypatch, tmp_path / "runs", str(model)).run()
+    job = at.session_state["job"]
+    assert job is not None                  # first visit with no run: checked without a click
+    try:
+        deadline = time.monotonic() + 120
+        while job.progress()[0] == 0:
+            assert job.proc.poll() is None and time.monotonic() < deadline, "no step recorded"
+            time.sleep(0.1)
+        os.kill(job.proc.pid, signal.SIGKILL)
+        wait_for_job(at)
+    finally:
+        job.cancel()
+    assert not at.exception, [e.value for e in at.exception]
+    result = job.result()
+    steps = result["steps"]
+    assert 0 < steps < 20 and result["run_dir"]
+    errors = [plain(e.value) for e in at.error]
+    assert any("The last check failed" in e and "slow.py: the worker process was killed from outside (SIGKILL)" in e
+               and "ran out of memory" in e for e in errors), errors
+    run = Path(result["run_dir"]).name
+    assert at.session_state["run_path"] == run
+    assert f"{steps} step{'' if steps == 1 else 's'} on cpu" in text_of(at) and run in text_of(at)
+    at.switch_page("views/runs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    row = table[table["run"] == run].iloc[0]
+    assert (row["model"], row["status"], row["steps"]) == ("Slow", "failed", steps)
+    assert "killed from outside" in row["error"]
+    at.switch_page("views/findings.py").run()
+    assert not at.exception and "Slow" in text_of(at)
+    assert any("The run stopped with an error" in plain(e.value) for e in at.error)
+
+
+def test_runs_page_lists_our_runs_among_other_tools_files_and_names_a_damaged_log(tmp_path, monkeypatch):
+    """A run directory shared with other tools (TensorBoard events, lightning_logs/, wandb/, a note, another
+    tool's SQLite run.db at the top and in a folder) and holding a log of ours cut short and a run.db that is
+    not a database at all: the Runs page lists the good runs, names each unreadable log in a warning, leaves
+    the foreign databases out, and compares the two good runs by default."""
+    import sqlite3
+
+    from probes.runlog import RunWriter
+    for name in ("good-old", "good-new"):
+        w = RunWriter(tmp_path / name / "run.db")
+        w.set_meta(model="Net", device="cpu", status="finished", started=time.time())
+        for k in range(300):
+            w.write_step(k, {"loss": 1.0 / (k + 1)}, {"grad_norm": ([f"p{i}" for i in range(200)], [1.0] * 200)})
+        w.close()
+        time.sleep(0.01)
+    cut = tmp_path / "cut-short" / "run.db"
+    cut.parent.mkdir()
+    cut.write_bytes((tmp_path / "good-old" / "run.db").read_bytes()[:20_000])
+    garbage = tmp_path / "garbage" / "run.db"
+    garbage.parent.mkdir()
+    garbage.write_bytes(b"not a database" * 100)
+    (tmp_path / "events.out.tfevents.1700000000.host.1.0").write_bytes(b"\x00" * 64)
+    (tmp_path / "lightning_logs" / "version_0").mkdir(parents=True)
+    (tmp_path / "lightning_logs" / "version_0" / "hparams.yaml").write_text("lr: 0.1\n")
+    (tmp_path / "wandb" / "latest-run").mkdir(parents=True)
+    (tmp_path / "notes.txt").write_text("try a lower lr")
+    for db_path in (tmp_path / "run.db", tmp_path / "tracker" / "run.db"):
+        db_path.parent.mkdir(exist_ok=True)
+        db = sqlite3.connect(db_path)
+        db.execute("CREATE TABLE experiments(id INTEGER PRIMARY KEY, name TEXT)")
+        db.commit()
+        db.close()
+    at = app(monkeypatch, tmp_path, BUGGY, run="good-new").run()
+    at.switch_page("views/runs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["job"] is None
+    table = at.dataframe[0].value
+    assert sorted(table["run"]) == ["cut-short", "garbage", "good-new", "good-old"]
+    status = dict(zip(table["run"], table["status"]))
+    assert status == {"cut-short": "unreadable", "garbage": "unreadable", "good-new": "finished",
+                      "good-old": "finished"}
+    assert dict(zip(table["run"], table["steps"]))["good-new"] == 300
+    (warning,) = [plain(w.value) for w in at.warning]
+    assert str(cut) in warning and str(garbage) in warning and "2 run log(s) could not be read" in warning
+    assert not at.error                                   # the comparison is of the two good runs
+    assert (at.selectbox(key="compare_a").value, at.selectbox(key="compare_b").value) == ("good-old", "good-new")
+    assert {m.label: m.value for m in at.metric}["Fixed"] == "0"
+    at.selectbox(key="open_run").set_value("cut-short").run()     # opening the damaged one names it too
+    at.switch_page("views/findings.py").run()
+    assert not at.exception and any(str(cut) in plain(e.value) for e in at.error)
+
+
+def test_a_crashing_model_in_one_session_leaves_other_sessions_served(runs, monkeypatch):
+    """Two sessions of one dashboard on one run directory: while one checks a model whose worker dies of a
+    native crash (os.abort), the other renders every page of a good run, before and after the crash."""
+    import signal
+    root, buggy, _ = runs
+    aborts = str(ROOT / "tests" / "fixtures" / "model_files" / "aborts.py")
+    crashing = app(monkeypatch, root, aborts).run()
+    job = crashing.session_state["job"]
+    assert job is not None                  # first visit with no run: checked without a click
+    other = app(monkeypatch, root, BUGGY).run()
+    try:
+        for page in PAGES:
+            other.switch_page(page).run()
+            assert not other.exception, (page, [e.value for e in other.exception])
+        wait_for_job(crashing)
+    finally:
+        job.cancel()
+    assert not crashing.exception, [e.value for e in crashing.exception]
+    errors = [plain(e.value) for e in crashing.error]
+    line = next(i for i, text in enumerate(Path(aborts).read_text().splitlines(), 1) if "os.abort()" in text)
+    assert any("The last check failed" in e and f"aborts.py:{line} in forward" in e and "SIGABRT" in e
+               for e in errors), errors
+    assert job.proc.returncode == -signal.SIGABRT       # the worker did crash
+    other.switch_page("views/findings.py").run()
+    assert not other.exception and "unregistered-module" in text_of(other)
+    assert Path(buggy["run_dir"]).name in text_of(other)
+    assert not other.error

@@ -166,6 +166,13 @@ def test_a_model_file_that_exits_leaves_the_dashboard_serving(server, open_page,
     assert "exits.py:6: the file called sys.exit(3)" in page.inner_text("body")
     with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as r:   # the server is still up
         assert r.status == 200
+    other = open_page()             # another user, in a browser of their own, while the first shows its error
+    other.goto(url)
+    other.get_by_text("unregistered-module").first.wait_for(timeout=30_000)
+    other.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)      # the loss chart drawn
+    no_exception(other)
+    no_exception(page)
+    assert "exits.py:6: the file called sys.exit(3)" in page.inner_text("body")     # the first page kept it
 
 
 def test_dark_theme(server, open_page, tmp_path):

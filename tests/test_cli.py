@@ -124,6 +124,9 @@ FAULTS = {
         f"give (inputs, targets), got Tensor"]),
     "forward-returns-none": ("forward_returns_none.py", [], lambda: [
         f"forward_returns_none.py:{line_of('forward_returns_none.py', 'def forward')}: forward returned None"]),
+    "loss-not-scalar": ("loss_not_scalar.py", [], lambda: [     # reduction="none": one loss per sample
+        f"loss_not_scalar.py:{line_of('loss_not_scalar.py', 'def loss_fn')}: the loss is (8, 1), not a scalar",
+        ".mean()"]),
 }
 
 
@@ -132,6 +135,90 @@ def test_fault_gives_exit_2_and_a_short_message(fault, tmp_path):
     name, extra, expected = FAULTS[fault]
     run = probes("check", model(name), "--steps", "2", "--run-dir", tmp_path / "runs", *extra)
     assert_short_failure(run, *expected())
+
+
+def test_a_model_too_large_for_memory_says_so_plainly(tmp_path):
+    """A 4 TiB layer, checked with the address space capped at 16 GiB (inherited by the worker): the
+    allocation fails the same way on every machine, and the OOM killer is never involved."""
+    import resource
+
+    limit = 16 * 2 ** 30
+
+    def cap_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    args = ["check", str(model("too_large.py")), "--steps", "2", "--run-dir", str(tmp_path / "runs"),
+            "--device", "cpu"]          # no CUDA start-up under the cap: the layer fails as it is built
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "probes", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=240, preexec_fn=cap_memory)
+    run = Run(args, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
+    line = line_of("too_large.py", "nn.Linear(2**20, 2**20)")
+    # the worker imported torch and the file under the cap: the failure is the user's line, in __init__
+    assert_short_failure(run, f"too_large.py:{line} in __init__: not enough memory: the model asked for 4.0 TiB "
+                              f"in one tensor", "check it on a machine with more memory")
+    assert "DefaultCPUAllocator" not in run.output and "enforce fail" not in run.output
+
+
+@pytest.mark.parametrize("raw, said", [
+    ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to "
+     "allocate 4398046511104 bytes. Error code 12 (Cannot allocate memory)",
+     "not enough memory: the model asked for 4.0 TiB in one tensor; make the model (or the batch) smaller or "
+     "check it on a machine with more memory"),
+    ("DefaultCPUAllocator: not enough memory: you tried to allocate 1610612736 bytes.",     # Windows' wording
+     "not enough memory: the model asked for 1.5 GiB in one tensor"),
+    ("CUDA out of memory. Tried to allocate 4096.00 GiB. GPU 0 has a total capacity of 79.15 GiB of which "
+     "78.60 GiB is free. Including non-PyTorch memory, this process has 560.00 MiB memory in use. Of the "
+     "allocated memory 0 bytes is allocated by PyTorch, and 0 bytes is reserved by PyTorch but unallocated.",
+     "not enough GPU memory: the model asked for 4.0 TiB in one tensor (GPU 0 has 78.6 GiB free of 79.2 GiB); "
+     "make the model (or the batch) smaller or check it on a GPU with more memory"),
+    ("CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 15.78 GiB total capacity; 14.56 GiB already "
+     "allocated; 3.44 MiB free; 14.71 GiB reserved in total by PyTorch)",                     # torch < 2.1
+     "not enough GPU memory: the model asked for 20.0 MiB in one tensor (GPU 0 has 3.4 MiB free of 15.8 GiB)"),
+    ("MPS backend out of memory (MPS allocated: 18.10 GB, other allocations: 384.00 KB, max allowed: 18.13 GB). "
+     "Tried to allocate 256.00 MiB on private pool.",
+     "not enough MPS memory: the model asked for 256.0 MiB in one tensor"),
+])
+def test_out_of_memory_messages_are_said_plainly(raw, said):
+    """The allocators' wording (CPU, CUDA old and new, MPS) as the worker reports it, without a GPU: torch's
+    own exception types carry these texts (torch.OutOfMemoryError for CUDA)."""
+    from probes.errors import exception_text
+    import torch
+
+    for exc in (RuntimeError(raw), torch.OutOfMemoryError(raw)):
+        text = exception_text(exc)
+        assert text.startswith(said), text
+        assert "enforce fail" not in text and "OutOfMemoryError" not in text and "\n" not in text
+    assert exception_text(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) == \
+        "mat1 and mat2 shapes cannot be multiplied"
+
+
+def test_a_worker_killed_from_outside_says_so_and_keeps_its_steps(tmp_path):
+    """SIGKILL mid-run, as the kernel's OOM killer (or a user's kill -9) sends it: the result names the file
+    and says what most likely happened, and the steps recorded before the kill are kept in the run log."""
+    import signal
+
+    from probes.cli import CheckJob
+    job = CheckJob(str(REPO / "sample_models" / "mlp.py"), steps=100_000, run_dir=str(tmp_path / "runs"),
+                   timeout=300).start()
+    try:
+        deadline = time.monotonic() + 120
+        while job.progress()[0] == 0:
+            assert job.proc.poll() is None, "the worker ended before its first step"
+            assert time.monotonic() < deadline, "no step recorded in 120 s"
+            time.sleep(0.05)
+        os.kill(job.proc.pid, signal.SIGKILL)          # the worker only, as the OOM killer picks one process
+        result = job.wait()
+    finally:
+        job.cancel()
+    assert_public_shape({k: result[k] for k in PUBLIC_KEYS})
+    assert result["error"].startswith(f"{REPO / 'sample_models' / 'mlp.py'}: the worker process was killed from "
+                                      f"outside (SIGKILL), most often because the system ran out of memory")
+    assert "native crash" not in result["error"]
+    assert result["model"] == "MLP" and result["steps"] > 0 and result["run_dir"]
+    meta, scalars, steps, _ = read_run(result["run_dir"])
+    assert steps == result["steps"] and scalars["loss"].notna().sum() == steps
+    assert meta["status"] == "failed" and meta["error"] == result["error"]     # `report` says what `check` said
 
 
 def test_endless_loop_is_stopped_at_the_timeout(tmp_path):

@@ -432,3 +432,91 @@ def test_the_model_can_be_deep_copied_while_a_probe_is_attached(tmp_path):
         assert all(torch.equal(a, b) for a, b in zip(ema.parameters(), model.parameters()))
         train(model, opt, batches(2), probe)
     assert probe.error is None and probe.step_count == 4
+
+
+FULL_DISK_SCRIPT = '''
+import json, resource, signal, sys, warnings
+sys.path.insert(0, sys.argv[2])
+import torch
+from probes import Probe
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)      # a write past the limit fails (EFBIG) instead of killing us
+
+
+def train(name, steps, full_from):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    done = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if full_from == 0:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 1024, resource.RLIM_INFINITY))
+        with Probe(model, opt, run_dir=sys.argv[1], run_name=name, grad_norm=1, update_size=1) as probe:  # ATTACH
+            for step in range(steps):
+                if step == full_from:       # the disk fills up mid-run: the log cannot grow past 64 KiB
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+                opt.zero_grad()
+                model(torch.randn(4, 64)).pow(2).mean().backward()
+                opt.step()  # STEP
+                done += 1
+        hooks = len(opt._optimizer_step_pre_hooks) + len(opt._optimizer_step_post_hooks)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    return {"done": done, "error": probe.error, "recorded": probe.step_count, "hooks": hooks,
+            "run_path": probe.run_path and str(probe.run_path),
+            "warnings": [[w.category.__name__, w.filename, w.lineno, str(w.message)] for w in caught]}
+
+
+print(json.dumps({"attach": train("full-at-attach", 5, full_from=0), "mid_run": train("full-mid-run", 200, 3)}))
+'''
+
+
+def test_a_full_disk_warns_once_naming_the_run_log_and_training_goes_on(tmp_path):
+    """A real write failure, no root needed: RLIMIT_FSIZE (with SIGXFSZ ignored) makes the kernel refuse every
+    write past the limit, as a full disk or a quota does. At attach the Probe cannot create its log; mid-run
+    the log cannot grow. Either way: one ProbeWarning at the user's line naming the log, every training step
+    runs, no hook is left behind, the Probe never raises, and the steps written before the disk filled read
+    back."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from probes.runlog import STOPPED_AFTER_S, list_runs, run_status
+    root = Path(__file__).resolve().parent.parent
+    script = tmp_path / "train_full_disk.py"
+    script.write_text(FULL_DISK_SCRIPT)
+    runs = tmp_path / "runs"
+    proc = subprocess.run([sys.executable, str(script), str(runs), str(root)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    lines = script.read_text().splitlines()
+    attach_line = next(i for i, text in enumerate(lines, 1) if "# ATTACH" in text)
+    step_line = next(i for i, text in enumerate(lines, 1) if "# STEP" in text)
+
+    attach = result["attach"]
+    assert attach["done"] == 5 and attach["recorded"] == 0 and attach["hooks"] == 0
+    assert attach["run_path"] is None
+    ((category, file, line, message),) = attach["warnings"]
+    assert category == "ProbeWarning" and (file, line) == (str(script), attach_line)
+    assert f"cannot open a run log under {runs}" in message and str(runs / "full-at-attach" / "run.db") in message
+    assert "cannot write run log" in message and "disk" in message and "training continues" in message
+    assert not (runs / "full-at-attach").exists()           # no empty run folder, no half-made log left behind
+
+    mid = result["mid_run"]
+    assert mid["done"] == 200 and mid["hooks"] == 0
+    assert 1 <= mid["recorded"] < 200
+    ((category, file, line, message),) = mid["warnings"]     # once, not once per step
+    assert category == "ProbeWarning" and (file, line) == (str(script), step_line)
+    log = runs / "full-mid-run" / "run.db"
+    assert f"{log}: cannot write run log" in message and "disk" in message
+    assert mid["error"] in message
+    assert [p.name for p in list_runs(runs)] == ["full-mid-run"]
+    with RunReader(runs / "full-mid-run") as reader:
+        meta = reader.meta()
+        assert reader.step_count() == mid["recorded"]       # every step committed before the disk filled
+        assert reader.scalars()["loss"].notna().sum() == mid["recorded"]
+    # nothing more could be written (not even the closing status), but the heartbeat stopped with recording:
+    # the run reads as stopped, not as running for ever
+    assert run_status(runs / "full-mid-run", meta, now=time.time() + STOPPED_AFTER_S + 1) == "stopped"

@@ -286,3 +286,52 @@ def test_a_sigkilled_training_script_reads_back_as_stopped_with_its_steps(tmp_pa
     result = json.loads(subprocess.run([sys.executable, "-m", "probes", "report", str(run), "--json"], cwd=ROOT,
                                        capture_output=True, text=True, timeout=120).stdout)
     assert result["steps"] == kept and result["error"] is None
+
+
+def test_other_tools_files_in_the_run_directory_are_not_runs(tmp_path):
+    """A run directory shared with TensorBoard, Lightning and W&B, a stray note, and another tool's SQLite file
+    named run.db (at the top, and in a folder of its own): only our runs are listed, the foreign databases
+    are skipped rather than shown as unreadable runs (they are intact, just not ours: nothing to repair), and
+    our runs below a foreign run.db are not hidden by it. A damaged log of ours is still listed, by name."""
+    from app.data import list_run_summaries
+    for name in ("ours-old", "ours-new"):
+        w = RunWriter(tmp_path / name / DB_NAME)
+        w.set_meta(model="Net", status="finished", started=time.time())
+        w.write_step(0, {"loss": 1.0})
+        w.close()
+        time.sleep(0.01)
+    (tmp_path / "events.out.tfevents.1700000000.host.4242.0").write_bytes(b"\x18\x00\x00\x00brain.Event:2" * 8)
+    lightning = tmp_path / "lightning_logs" / "version_0"
+    (lightning / "checkpoints").mkdir(parents=True)
+    (lightning / "hparams.yaml").write_text("lr: 0.001\n")
+    (lightning / "events.out.tfevents.1700000001.host.4242.0").write_bytes(b"\x00" * 64)
+    (lightning / "checkpoints" / "epoch=0-step=10.ckpt").write_bytes(b"PK\x03\x04" + b"\x00" * 60)
+    wandb = tmp_path / "wandb" / "run-20240101_000000-abc123"
+    (wandb / "files").mkdir(parents=True)
+    (wandb / "files" / "config.yaml").write_text("wandb_version: 1\n")
+    (wandb / "run-abc123.wandb").write_bytes(b":W&B" + b"\x00" * 60)
+    (tmp_path / "notes.txt").write_text("lr 1e-3 diverged, try 3e-4")
+    for db_path, schema in ((tmp_path / DB_NAME, "CREATE TABLE runs(id INTEGER PRIMARY KEY, name TEXT);"
+                                                 "CREATE TABLE metrics(run INTEGER, key TEXT, value REAL);"),
+                            (tmp_path / "tracker" / DB_NAME, "CREATE TABLE meta(run_id TEXT, created REAL);")):
+        db_path.parent.mkdir(exist_ok=True)
+        db = sqlite3.connect(db_path)
+        db.executescript(schema)
+        db.commit()
+        db.close()
+
+    assert [p.name for p in list_runs(tmp_path)] == ["ours-old", "ours-new"]
+    summaries = list_run_summaries(tmp_path)
+    assert [(s.name, s.model, s.status, s.steps) for s in summaries] == [("ours-new", "Net", "finished", 1),
+                                                                         ("ours-old", "Net", "finished", 1)]
+    with pytest.raises(RunLogError, match="not a readable ForgeScope run log"):     # named explicitly: said so
+        RunReader(tmp_path / "tracker")
+
+    damaged = tmp_path / "ours-damaged" / DB_NAME                  # one of ours, cut short by a failing copy
+    w = RunWriter(damaged)
+    write_steps(w, 0, 300)
+    w.close()
+    damaged.write_bytes(damaged.read_bytes()[:20_000])
+    assert "ours-damaged" in [p.name for p in list_runs(tmp_path)]
+    (bad,) = [s for s in list_run_summaries(tmp_path) if s.name == "ours-damaged"]
+    assert bad.status == "unreadable" and str(damaged) in bad.error

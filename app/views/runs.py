@@ -21,6 +21,9 @@ table = pd.DataFrame([{"run": s.name, "model": s.model, "status": s.status, "ste
                        "model file": state.display_path(s.model_file) if s.model_file else s.location,
                        "error": s.error} for s in summaries])
 st.caption(f"{len(summaries)} run(s) in {root}, newest first")
+broken = [s for s in summaries if s.status == "unreadable"]
+if broken:      # a damaged log is named, and the other runs stay usable
+    st.warning(f"{len(broken)} run log(s) could not be read: " + "; ".join(state.md(s.error) for s in broken))
 st.dataframe(table, hide_index=True, width="stretch")
 
 names = [s.name for s in summaries]
@@ -42,8 +45,9 @@ st.selectbox("Run on screen", names, index=index, key="open_run", on_change=_ope
 
 st.subheader("Compare two runs")
 c1, c2 = st.columns(2)
-a = c1.selectbox("Before", names, index=min(1, len(names) - 1), key="compare_a")
-b = c2.selectbox("After", names, index=0, key="compare_b")
+readable = [s.name for s in summaries if s.status != "unreadable"] or names     # compared by default
+a = c1.selectbox("Before", names, index=names.index(readable[min(1, len(readable) - 1)]), key="compare_a")
+b = c2.selectbox("After", names, index=names.index(readable[0]), key="compare_b")
 if a == b:
     st.caption("Pick two different runs.")
 else:

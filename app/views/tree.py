@@ -22,8 +22,9 @@ c3.metric("Trainable, not in optimizer", counts["not_in_optimizer"])
 c4.metric("Unregistered", counts["unregistered"])
 
 for u in tree.get("unregistered", []):
-    st.error(f"**{state.md(u['attribute'])}** on `{u['module'] or '(model)'}` is a plain {u['container']} of "
-             f"{u['count']} {u['kind']}(s), {u.get('numel', 0):,} values PyTorch does not see"
+    st.error(f"**{state.md(u['attribute'])}** on `{u['module'] or '(model)'}` is a plain "
+             f"{state.md(u['container'])} of {u['count']} {u['kind']}(s), {u.get('numel', 0):,} values PyTorch "
+             f"does not see"
              + (f" — `{u['location']}`" if u.get("location") else ""))
 for b in tree.get("uninitialised", []):
     st.error(f"`{b.get('path') or '(model)'}` ({state.md(b.get('class'))}) never ran nn.Module.__init__"

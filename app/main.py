@@ -18,21 +18,24 @@ from app import state  # noqa: E402
 st.set_page_config(page_title="ForgeScope", page_icon=":material/troubleshoot:", layout="wide")
 
 PAGES = [
-    st.Page("views/findings.py", title="Findings", icon=":material/report:", default=True),
-    st.Page("views/tree.py", title="Registration tree", icon=":material/account_tree:", url_path="tree"),
-    st.Page("views/gradients.py", title="Gradients", icon=":material/gradient:", url_path="gradients"),
-    st.Page("views/weights.py", title="Weights", icon=":material/tune:", url_path="weights"),
-    st.Page("views/memory.py", title="Memory", icon=":material/memory:", url_path="memory"),
-    st.Page("views/data_loading.py", title="Data loading", icon=":material/hourglass_top:", url_path="data"),
-    st.Page("views/runs.py", title="Runs", icon=":material/history:", url_path="runs"),
+    st.Page("views/findings.py", title="Findings", default=True),
+    st.Page("views/tree.py", title="Registration tree", url_path="tree"),
+    st.Page("views/gradients.py", title="Gradients", url_path="gradients"),
+    st.Page("views/weights.py", title="Weights", url_path="weights"),
+    st.Page("views/memory.py", title="Memory", url_path="memory"),
+    st.Page("views/data_loading.py", title="Data loading", url_path="data"),
+    st.Page("views/runs.py", title="Runs", url_path="runs"),
 ]
+# tools that are not about the run on screen, in a menu of their own (the top bar fits ~7 links at 1280 px)
+TOOLS = [st.Page("views/checkpoint.py", title="Checkpoint doctor", url_path="checkpoint")]
 # shown only for a run written by several torch.distributed ranks (a shared screen has room for 7 tabs)
-RANKS = st.Page("views/ranks.py", title="Ranks", icon=":material/lan:", url_path="ranks")
+RANKS = st.Page("views/ranks.py", title="Ranks", url_path="ranks")
 
 # less empty space above the page title, so a 1280x720 shared screen shows the charts, not the margin
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:3.5rem}</style>")
 state.init()
-page = st.navigation(PAGES[:-1] + [RANKS, PAGES[-1]] if state.multi_rank() else PAGES, position="top")
+pages = PAGES[:-1] + [RANKS, PAGES[-1]] if state.multi_rank() else PAGES
+page = st.navigation({"": pages, "Tools": TOOLS}, position="top")
 st.session_state.page_title = page.title      # the live poll reruns the Runs page when a new run appears
 state.sidebar()
 state.sync_url()

@@ -60,6 +60,47 @@ def model_problem(path: str) -> str | None:
     return None
 
 
+CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".tar"}
+_SKIP_DIRS = {"runs", "node_modules", "__pycache__", "site-packages", "wandb", "lightning_logs"}
+
+
+def checkpoint_files(model_file: str, limit: int = 50) -> list[str]:
+    """Checkpoint-looking files beside the model file and in the working folder, two levels deep at most
+    (hidden folders, virtual environments and run logs skipped), newest first."""
+    found: set[Path] = set()
+    roots = {Path.cwd()} | ({Path(model_file).resolve().parent} if Path(model_file).is_file() else set())
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            depth = len(Path(folder).relative_to(root).parts)
+            dirs[:] = [] if depth >= 2 else [d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS
+                                               and not (Path(folder, d) / "pyvenv.cfg").exists()]
+            found.update(Path(folder, f) for f in files if Path(f).suffix in CHECKPOINT_SUFFIXES)
+    newest = sorted(found, key=lambda p: p.stat().st_mtime if p.exists() else 0, reverse=True)
+    return [display_path(p) for p in newest[:limit]]
+
+
+def checkpoint_problem(path: str) -> str | None:
+    """Why this path cannot be a checkpoint (shown under the input), or None."""
+    if not path:
+        return "Type the path of a checkpoint file (saved with torch.save)."
+    p = Path(path)
+    if not p.exists():
+        return f"{path}: no such file (paths are relative to {Path.cwd()})"
+    if p.is_dir():
+        return f"{path}: is a folder; give the path of a checkpoint file"
+    return None
+
+
+def checkpoint_key(model_file: str, checkpoint: str) -> tuple:
+    """What a checkpoint result was computed from: both paths and their file times (a re-save makes it stale)."""
+    def stamp(path: str):
+        try:
+            return Path(path).stat().st_mtime_ns
+        except OSError:
+            return None
+    return model_file, checkpoint, stamp(model_file), stamp(checkpoint)
+
+
 # -- shared, per server --------------------------------------------------------------------------------
 @st.cache_resource
 def file_watch() -> FileWatch:

@@ -126,8 +126,9 @@ def compare(model_state: Mapping[str, torch.Tensor], obj: Any, path: Path) -> tu
         detail=("model.load_state_dict() would fail (strict) or leave weights untrained (strict=False). "
                 if fatal or prefix else
                 "load_state_dict copies each tensor into the model's own dtype, so it loads: a value saved in "
-                "a wider type is rounded, one saved in a narrower type keeps the precision it lost. ") + (f"The model's weights were found under {key!r}; the file also "
-                                               f"holds {', '.join(others[:8]) or 'nothing else'}." if key else ""),
+                "a wider type is rounded, one saved in a narrower type keeps the precision it lost. ")
+        + (f"The model's weights were found under {key!r}; the file also holds "
+           f"{', '.join(others[:8]) or 'nothing else'}." if key else ""),
         module=None, location=str(path),
         evidence={"missing": missing[:LISTED], "unexpected": unexpected[:LISTED], "shape": shapes[:LISTED],
                   "dtype": dtypes[:LISTED], "prefix": prefix, "found_under": key or None,

@@ -12,6 +12,13 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def checkpoint_contents(held: dict[str, Any]) -> str:
+    """What a checkpoint holds, in words: "6 tensors under 'model'; it also holds epoch, optimizer"."""
+    where = f"under {held['found_under']!r}" if held.get("found_under") else "at the top level"
+    also = f"; it also holds {', '.join(held['other_keys'])}" if held.get("other_keys") else ""
+    return f"{_plural(int(held.get('tensors') or 0), 'tensor')} {where}{also}"
+
+
 def render(result: dict[str, Any], title: str) -> str:
     lines = [f"ForgeScope {title}"]
     if result.get("error") and not result.get("model"):
@@ -31,9 +38,7 @@ def render(result: dict[str, Any], title: str) -> str:
     if result.get("run_dir"):
         lines.append(f"  run log: {result['run_dir']}")
     if held is not None:            # `checkpoint`: what the file holds besides the model's weights
-        where = f"under {held['found_under']!r}" if held.get("found_under") else "at the top level"
-        also = f"; it also holds {', '.join(held['other_keys'])}" if held.get("other_keys") else ""
-        lines.append(f"  checkpoint: {_plural(int(held.get('tensors') or 0), 'tensor')} {where}{also}")
+        lines.append(f"  checkpoint: {checkpoint_contents(held)}")
     if result.get("error"):
         lines += ["", f"error: {result['error']}"]
     findings = sorted(result.get("findings", []), key=lambda f: _ORDER.get(f["severity"], 9))

@@ -1,6 +1,7 @@
 """`python -m probes checkpoint MODEL_FILE CHECKPOINT`: real checkpoints written with torch.save, compared
 with the model a worker builds from the file; pickled code is refused and never runs."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,56 @@ def test_not_a_checkpoint_and_a_missing_file_are_clear_errors(tmp_path):
     assert code == 2 and result["error"].startswith(f"{junk}: not a PyTorch checkpoint")
     code, result, _ = doctor(tmp_path / "nowhere.pt")
     assert code == 2 and result["error"] == f"{tmp_path / 'nowhere.pt'}: no such file"
+
+
+# -- the dashboard's Checkpoint page: the same doctor, started from the page ---------------------------
+def test_the_checkpoint_page_checks_a_path_in_the_worker(state, tmp_path, monkeypatch):
+    """AppTest on the real page: the model file and its checkpoints in one folder (the page offers them,
+    newest first); a training checkpoint loads clean and says what else it holds; a DDP checkpoint gets the
+    finding with the fix; a file carrying pickled code is refused and its code never runs."""
+    import shutil
+    import time
+
+    from streamlit.testing.v1 import AppTest
+    _, sd = state
+    work = tmp_path / "project"
+    work.mkdir()
+    model_file = work / "train_live.py"
+    shutil.copy(ROOT / MODEL, model_file)
+    torch.save({f"module.{k}": v for k, v in sd.items()}, work / "ddp.pt")
+    marker = tmp_path / "ran.txt"
+    torch.save({"model": sd, "extra": Payload(str(marker))}, work / "evil.pth")
+    torch.save({"epoch": 3, "model": sd, "optimizer": {"state": {}, "param_groups": []}}, work / "train.ckpt")
+    runs = tmp_path / "runs"
+    (runs / "earlier").mkdir(parents=True)       # a run folder to show: no automatic check of the model starts
+    monkeypatch.setenv("FORGESCOPE_RUN_DIR", str(runs))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
+    at.query_params["model"] = str(model_file)
+    at.query_params["run"] = "earlier"
+    at.run()
+    at.switch_page("views/checkpoint.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    offered = at.selectbox(key="_ckpt_pick").options
+    assert [Path(p).name for p in offered[1:]] == ["train.ckpt", "evil.pth", "ddp.pt"], offered   # newest first
+
+    def check(name: str) -> str:
+        at.selectbox(key="_ckpt_pick").set_value(next(p for p in offered if p.endswith(name))).run()
+        at.button(key="ckpt_check").click().run()
+        deadline = time.monotonic() + 120
+        while at.session_state["ckpt_job"] is not None:
+            assert time.monotonic() < deadline, "the checkpoint check did not finish"
+            time.sleep(0.3)
+            at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        parts = [m.value for m in at.markdown] + [s.value for s in at.success] + [e.value for e in at.error]
+        return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
+
+    shown = check("train.ckpt")
+    assert "The checkpoint loads into Classifier" in shown and "torch.load(path, weights_only=True)['model']" in shown
+    assert "6 tensors under 'model'; it also holds epoch, optimizer" in shown
+    shown = check("ddp.pt")
+    assert "state-dict-mismatch" in shown and "k.removeprefix('module.')" in shown
+    assert "loads into" not in shown
+    shown = check("evil.pth")
+    assert "refused, not run" in shown and not marker.exists()

@@ -2,11 +2,9 @@
 import streamlit as st
 
 from app import figures, state
+from app.cards import finding_card
 from app.data import nonfinite_steps, severity_counts
-from app.evidence import evidence_chart, evidence_tables
 from app.exports import export_buttons
-
-SEVERITY_LABEL = {"error": ":red-badge[ERROR]", "warning": ":orange-badge[WARNING]", "info": ":blue-badge[INFO]"}
 
 run = state.current_run()
 state.header("Findings", run)
@@ -29,33 +27,7 @@ if not run.findings:
     st.success(f"No problems found in {run.steps} steps.")
 
 for i, f in enumerate(run.findings):
-    with st.container(border=True):
-        st.markdown(f"{SEVERITY_LABEL.get(f['severity'], f['severity'])} `{f['code']}` **{state.md(f['title'])}**")
-        where = []
-        if f.get("module") is not None:
-            where.append(f"module `{f['module'] or '(the model itself)'}`")
-        if f.get("location"):
-            where.append(f"at `{f['location']}`")
-        if where:
-            st.caption(" · ".join(where))
-        st.write(state.md(f.get("detail")))
-        plain, tables = evidence_tables(f.get("evidence") or {})
-        chart = evidence_chart(f, run)
-        left, right = st.columns([1, 1]) if chart is not None and tables else (st.container(), None)
-        with left:
-            if len(plain):
-                st.markdown(" · ".join(f"{state.md(r.evidence)}: **{state.md(r.value)}**"
-                                       for r in plain.itertuples()))
-            for name, table in tables:
-                st.caption(name.replace("_", " "))
-                st.dataframe(table, hide_index=True, width="stretch", height=min(36 * len(table) + 38, 260))
-            if chart is not None and right is None:
-                st.plotly_chart(chart, width="stretch", key=f"evidence-{i}")
-        if right is not None:
-            with right:
-                st.plotly_chart(chart, width="stretch", key=f"evidence-{i}")
-        if f.get("fix"):
-            st.markdown(f":material/build: **Fix:** {state.md(f['fix'])}")
+    finding_card(f, run, key=str(i))
 
 st.subheader("Loss", anchor=False)
 st.plotly_chart(figures.loss_figure(run.scalars, marks=nonfinite_steps(run)), width="stretch", key="loss")

@@ -23,5 +23,5 @@ layers = per_layer_norm(grad)
 default = figures.top_columns(layers.dropna(axis=1, how="all"), 8)
 chosen = st.multiselect("Layers", list(layers.columns), default=default, key="grad_layers",
                         help="Defaults to the 8 layers with the largest median gradient norm.")
-st.plotly_chart(figures.layer_lines(layers, chosen, title="Gradient norm per layer", y_title="‖grad‖ (L2 norm, log)",
-                                    marks=bad), width="stretch", key="grad-lines")
+st.plotly_chart(figures.layer_lines(layers, chosen, title="Gradient norm per layer",
+                                    y_title="‖grad‖ (L2 norm, log)", marks=bad), width="stretch", key="grad-lines")

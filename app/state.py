@@ -266,7 +266,11 @@ def typed_path(text: str) -> str:
 
 def _on_model_change() -> None:
     ss = st.session_state
-    ss.model_file = typed_path(ss._model_input)
+    typed = typed_path(ss._model_input)
+    if not typed:           # an emptied field names no model: keep the model and the run on screen
+        ss._model_input = ss.model_file
+        return
+    ss.model_file = typed
     ss.run_path = None
     ss.last_result = None
 

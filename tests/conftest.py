@@ -1,6 +1,14 @@
 """Suite-wide rules: in CI (CI=true) a skipped test is a failure — nothing may silently not run."""
 import os
 
+import pytest
+
+# One intra-op thread for torch, here and in every process the tests start (workers, training scripts,
+# torchrun ranks): on a 2-core CI machine the test's own processes (a dashboard, chromium, pytest) share the
+# cores with a worker, and torch's OpenMP threads waiting for a busy core doubled a check's time (5 s -> 11 s
+# for sample_models/mlp.py, measured beside a running suite). The dashboard and the CLI keep torch's default.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -13,3 +21,15 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_addoption(parser):
     parser.addoption("--overwrite", action="store_true",
                      help="rewrite the golden files under tests/test_output/ from the current output")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless chromium from the system's packages (FORGESCOPE_CHROMIUM, else /usr/bin/chromium), driven by
+    Playwright; one per test module. Modules using it skip, with the reason, when either is missing."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=os.environ.get("FORGESCOPE_CHROMIUM", "/usr/bin/chromium"),
+                              args=["--no-sandbox"])
+        yield b
+        b.close()

@@ -287,6 +287,12 @@ def test_a_typed_path_is_read_as_pasted(tmp_path, monkeypatch):
     assert not [e for e in at.error if "no such file" in plain(e.value)]
     wait_for_job(at)
     assert "model.py" in text_of(at) and {m.label: m.value for m in at.metric}["Errors"] == "0"
+    # an emptied field names no model: the model and its run stay on screen, the field shows the model again
+    run_path = at.session_state["run_path"]
+    at.text_input(key="_model_input").set_value("").run()
+    assert at.session_state["model_file"] == str(home / "proj" / "model.py") and run_path
+    assert at.session_state["run_path"] == run_path and at.session_state["job"] is None
+    assert at.text_input(key="_model_input").value == str(home / "proj" / "model.py")
 
 
 def test_the_dashboard_process_never_imports_torch_or_the_model_file(tmp_path):

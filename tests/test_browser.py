@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+import dashboard_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("FORGESCOPE_CHROMIUM", "/usr/bin/chromium")
@@ -35,52 +36,16 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The dashboard as a user starts it, on a run directory where the default sample is already checked."""
     runs = tmp_path_factory.mktemp("runs")
     subprocess.run([sys.executable, "-m", "probes", "check", "sample_models/unregistered_module.py",
                     "--run-dir", str(runs)], cwd=ROOT, capture_output=True, timeout=180)
-    port = free_port()
-    env = {**os.environ, "FORGESCOPE_RUN_DIR": str(runs)}
-    log = open(runs / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
-                             "--server.headless", "true"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        assert proc.poll() is None, (runs / "streamlit.log").read_text()
-        assert time.monotonic() < deadline, "the dashboard did not start within 60 s"
-        time.sleep(0.2)
+    proc, url = dashboard_server.start(runs, runs / "streamlit.log")
     answered = time.monotonic()
     yield url, runs, answered
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
+    dashboard_server.stop(proc)
 
 
 @pytest.fixture

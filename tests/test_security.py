@@ -301,14 +301,6 @@ def page_list() -> list[tuple[str, str]]:
     return [p for p in pages if p[1] != "ranks"]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def watched_page(browser, tmp_path):
     """A fresh page whose JavaScript dialogs (alert, confirm, prompt) are recorded and dismissed."""

@@ -30,8 +30,9 @@ def finding_card(f: dict[str, Any], run: RunView | None, key: str) -> None:
         chart = evidence_chart(f, run) if run is not None else None
         left, right = st.columns([1, 1]) if chart is not None and tables else (st.container(), None)
         with left:
-            if len(plain):
-                st.markdown(" · ".join(f"{md(r.evidence)}: **{md(r.value)}**" for r in plain.itertuples()))
+            shown = [r for r in plain.itertuples() if r.value != ""]      # an empty list says nothing
+            if shown:
+                st.markdown(" · ".join(f"{md(r.evidence)}: **{md(r.value)}**" for r in shown))
             for name, table in tables:
                 st.caption(name.replace("_", " "))
                 st.dataframe(table, hide_index=True, width="stretch", height=min(36 * len(table) + 38, 260))

@@ -161,6 +161,7 @@ def test_the_checkpoint_page_checks_a_path_in_the_worker(state, tmp_path, monkey
     assert "6 tensors under 'model'; it also holds epoch, optimizer" in shown
     shown = check("ddp.pt")
     assert "state-dict-mismatch" in shown and "k.removeprefix('module.')" in shown
+    assert "prefix: **module.**" in shown and "missing: ****" not in shown     # empty lists are not listed
     assert "loads into" not in shown
     shown = check("evil.pth")
     assert "refused, not run" in shown and not marker.exists()

@@ -77,8 +77,8 @@ def load_run(run_dir: str | os.PathLike) -> RunView:
     """Everything the pages need from one run log; RunLogError (naming the file) when it cannot be read."""
     path = Path(run_dir)
     with RunReader(path) as reader:
-        data = RunData.from_reader(reader)
         series = {name: reader.series(name) for name in reader.series_names() if name != "scalars"}
+        data = RunData.from_reader(reader, loaded=series)
         view = RunView(path=path, meta=data.meta, status=run_status(path, data.meta), tree=data.tree,
                        scalars=data.scalars, findings=[], series=series,
                        ranks={rank: d.scalars for rank, d in data.ranks.items()})

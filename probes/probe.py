@@ -35,7 +35,7 @@ from .loader import WrappedLoader, loader_settings
 from .quantities import Activations, GradNorm, Memory, ParamChecksum, Quantity, StepContext, UpdateSize
 from .runlog import DB_NAME, Heartbeat, RunReader, RunWriter
 from .schedules import as_schedule, describe, first
-from .tree import class_location, named_modules, snapshot
+from .tree import class_location, named_modules, snapshot, structure_key
 from .watchers import WATCHERS
 
 # Defaults chosen to keep a Probe under 1.05x step time (see benchmarks/overhead.py and the README).
@@ -93,6 +93,7 @@ class Probe:
         self._seen_findings: set = set()
         self._last_tree_json: str | None = None
         self._tree_dirty = False
+        self._structure: list = []
         self._stepped: set[int] = set()      # optimizers that stepped in the step being built
         self._losses: list[torch.Tensor] = []
         self._forward_ran = False
@@ -302,7 +303,9 @@ class Probe:
         self.step_count += 1
         self._stepped.clear()
         self._losses, self._logged, self._data_wait, self._forward_ran = [], {}, 0.0, False
-        if self._tree_dirty or step == 0 or self._schedules["tree"](step):
+        if self._tree_dirty or step == 0:
+            self._refresh_tree(step)
+        elif self._schedules["tree"](step) and structure_key(self.model, self.optimizers) != self._structure:
             self._refresh_tree(step)
         self._step_t0 = time.perf_counter()
         self._start_step()
@@ -319,6 +322,7 @@ class Probe:
     def _refresh_tree(self, step: int | None) -> None:
         """Re-take the tree; store it (and run the tree checks) only when it changed."""
         self._tree_dirty = False
+        self._structure = structure_key(self.model, self.optimizers)
         tree = snapshot(self.model, self.optimizers)
         modules = [(path, mod) for path, mod in named_modules(self.model)]
         self._module_ids = {id(m) for _, m in modules}

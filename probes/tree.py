@@ -29,6 +29,27 @@ def is_initialised(module: nn.Module) -> bool:
     return "_parameters" in vars(module) and "_modules" in vars(module)
 
 
+def structure_key(model: nn.Module, optimizers: Iterable = ()) -> list:
+    """A cheap key of what the tree records that can change with no registration hook firing: modules
+    and their training flags, attributes added to a module, each parameter's and buffer's identity,
+    requires_grad, dtype, device and shape (.to() and .data = ... keep the tensor object), and the
+    optimizers' parameter groups. Equal keys: the tree need not be re-taken (about 1/30 of the cost)."""
+    parts: list = []
+    for path, mod in named_modules(model):
+        d = vars(mod)
+        parts.append((path, id(mod), d.get("training"), len(d)))
+        for store in ("_parameters", "_buffers"):
+            for name, t in d.get(store, {}).items():
+                if t is None or isinstance(t, nn.parameter.UninitializedTensorMixin):    # lazy: no shape
+                    parts.append((name, id(t), type(t)))      # materialising changes its class in place
+                else:
+                    parts.append((name, id(t), t.requires_grad, t.dtype, t.device, t.shape))
+    for opt in optimizers:
+        for group in opt.param_groups:
+            parts.append(tuple(id(p) for p in group["params"]))
+    return parts
+
+
 def named_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
     """Like model.named_modules(), but survives modules that skipped nn.Module.__init__."""
     seen = set()

@@ -1,6 +1,7 @@
 """The Probe against plain PyTorch: same numerics, statistics equal to a naive computation, hooks gone."""
 import math
 import time
+from collections import OrderedDict
 import warnings
 
 import numpy as np
@@ -129,6 +130,67 @@ def test_statistics_equal_a_naive_per_parameter_computation(tmp_path):
     assert (reader.series("grad_nonfinite").to_numpy() == 0).all()
 
 
+def test_large_tensors_update_size_from_a_small_sample_view(tmp_path):
+    from probes.quantities.base import SAMPLE
+    from probes.quantities.update_size import UpdateSize
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 2048), nn.ReLU(), nn.Linear(2048, 256), nn.ReLU(), nn.Linear(256, 5))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    big = [p.numel() > SAMPLE for p in model.parameters()]
+    assert big == [True, False, True, False, False, False]       # 131,072 and 524,288 elements
+    held = []
+    exact = {"update_norm": [], "weight_norm": []}
+    with Probe(model, opt, run_dir=tmp_path, update_size=1) as probe:
+        quantity = next(q for q in probe.quantities if isinstance(q, UpdateSize))
+        # runs after the Probe's own pre-hook: what the snapshot holds while the optimizer steps
+        opt.register_step_pre_hook(lambda *_: held.append(sum(t.numel() for t, _ in quantity._snap.values())))
+        g = torch.Generator().manual_seed(3)
+        for _ in range(4):
+            x, y = torch.randn(32, 64, generator=g), torch.randint(0, 5, (32,), generator=g)
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            before = [p.detach().clone() for p in model.parameters()]
+            opt.step()
+            exact["update_norm"].append([(p - b).norm().item() for p, b in zip(model.parameters(), before)])
+            exact["weight_norm"].append([p.norm().item() for p in model.parameters()])
+    n_small = sum(p.numel() for p, b in zip(model.parameters(), big) if not b)
+    assert held and max(held) <= n_small + 2 * SAMPLE          # not the 656k elements of a whole copy
+    reader = RunReader(probe.run_path)
+    np.testing.assert_allclose(reader.series("weight_norm").to_numpy(), exact["weight_norm"], rtol=2e-5)
+    got, want = reader.series("update_norm").to_numpy(), np.array(exact["update_norm"])
+    np.testing.assert_allclose(got[:, [not b for b in big]], want[:, [not b for b in big]], rtol=2e-5)
+    np.testing.assert_allclose(got[:, big], want[:, big], rtol=0.05)     # estimated from an eighth or a 32nd of them
+    assert not np.allclose(got[:, big], want[:, big], rtol=1e-6)       # (and it is an estimate)
+
+
+def test_a_sample_that_cannot_see_the_update_reads_unknown_not_zero(tmp_path):
+    from probes.quantities.base import SAMPLE, sample_view
+    torch.manual_seed(0)
+    emb = nn.Embedding(400_000, 2)                                  # 800,000 elements, 16,384 sampled
+    mask = torch.zeros(emb.weight.shape)
+    sample_view(mask).fill_(1)
+    seen = mask.any(dim=1).nonzero().flatten().tolist()
+    unseen = sorted(set(range(1000)) - set(seen))[:2]
+    assert SAMPLE // 2 <= len(seen) < 0.6 * SAMPLE and unseen            # rows the sample covers, and not
+    frozen = nn.Linear(300, 300)                                    # dense gradient, learning rate 0
+    opt = torch.optim.SGD([{"params": emb.parameters()}, {"params": frozen.parameters(), "lr": 0.0}], lr=0.5)
+    rows = []
+    with Probe(nn.ModuleDict({"emb": emb, "frozen": frozen}), opt, run_dir=tmp_path, update_size=1) as probe:
+        for rows_used in ([unseen[0], unseen[1]], [seen[0]]):
+            tokens = torch.tensor(rows_used)
+            loss = emb(tokens).pow(2).sum() + frozen(torch.randn(4, 300)).pow(2).sum()
+            opt.zero_grad()
+            loss.backward()
+            before = emb.weight.detach().clone()
+            opt.step()
+            rows.append((emb.weight - before).norm().item())
+    frame = RunReader(probe.run_path).series("update_norm")
+    assert rows[0] > 0 and math.isnan(frame.loc[0, "emb.weight"])    # changed, but not where it looks: unknown
+    assert frame.loc[1, "emb.weight"] > 0                             # a row the sample sees: measured
+    assert (frame["frozen.weight"] == 0).all()                       # dense gradient, no change: a real 0
+
+
 def test_activation_statistics_match_the_module_outputs(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 5))
@@ -143,6 +205,43 @@ def test_activation_statistics_match_the_module_outputs(tmp_path):
     assert reader.series("act_zero_frac").loc[0, "1"] == pytest.approx((relu_out == 0).float().mean().item())
     assert reader.series("act_nonfinite_frac").loc[0, "1"] == 0
     assert set(reader.series("act_mean").columns) == {"", "0", "1", "2"}
+
+
+def test_large_outputs_exact_mean_and_nonfinite_count_sampled_std_and_zeros(tmp_path):
+    from probes.quantities.base import sample_view
+
+    class SpikyReLU(nn.ReLU):           # one NaN in its 131,072 output values on the second call
+        calls = 0
+
+        def forward(self, x):
+            out = super().forward(x)
+            self.calls += 1
+            if self.calls == 2:
+                out = out.clone()
+                out[3, 1000] = float("nan")
+            return out
+
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict(fc=nn.Linear(12, 4096), act=SpikyReLU(), head=nn.Linear(4096, 5)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    x, y = batches(1, b=32)[0]
+    out = torch.relu(model.fc(x)).detach()
+    mask = torch.zeros(out.shape)
+    sample_view(mask).fill_(1)
+    assert mask[3, 1000] == 0                                            # the NaN goes off the sample
+    with Probe(model, opt, run_dir=tmp_path, activations=1) as probe:
+        for _ in range(2):
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(); loss.backward(); opt.step()
+    reader = RunReader(probe.run_path)
+    assert out.numel() == 131_072
+    assert reader.series("act_mean").loc[0, "act"] == pytest.approx(out.mean().item(), rel=1e-5)
+    assert reader.series("act_std").loc[0, "act"] == pytest.approx(out.std().item(), rel=0.06)
+    zero = (out == 0).float().mean().item()
+    assert 0.3 < zero < 0.7 and reader.series("act_zero_frac").loc[0, "act"] == pytest.approx(zero, abs=0.02)
+    bad = reader.series("act_nonfinite_frac")
+    assert bad.loc[0, "act"] == 0 and bad.loc[1, "act"] == 1 / 131_072    # not on the sample: counted whole
+    assert bad.loc[1, "fc"] == 0
 
 
 def test_cadences_decide_which_steps_are_recorded(tmp_path):
@@ -310,6 +409,26 @@ def test_tree_records_tied_frozen_lazy_and_nested_modules(tmp_path):
     assert not after["lazy.weight"]["lazy"] and after["lazy.weight"]["shape"] == [6, 6]
     assert len(trees) == 2
     assert [t["name"] for t in first["tensors"] if t["kind"] == "buffer"] == []
+
+
+def test_the_periodic_tree_check_sees_changes_that_no_registration_hook_reports(tmp_path):
+    torch.manual_seed(0)
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Probe(model, opt, run_dir=tmp_path, tree=1) as probe:
+        for k, (x, y) in enumerate(batches(6)):
+            if k == 2:
+                model[0].weight.requires_grad_(False)
+            if k == 4:
+                model[1].eval()
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(); loss.backward(); opt.step()
+    trees = RunReader(probe.run_path).trees()
+    assert [step for step, _ in trees] == [-1, 2, 4]            # attach, then only the steps that changed it
+    first, mid, last = (tree for _, tree in trees)
+    grad = [{t["name"]: t["requires_grad"] for t in tree["tensors"]}["0.weight"] for tree in (first, mid)]
+    assert grad == [True, False]
+    assert [{m["path"]: m["training"] for m in tree["modules"]}["1"] for tree in (mid, last)] == [True, False]
 
 
 def test_a_layer_assigned_in_forward_retakes_the_tree(tmp_path):

@@ -24,6 +24,36 @@ def write_steps(writer, start, stop, names=NAMES):
                           {"grad_norm": (names, np.arange(len(names), dtype=np.float32) + step)})
 
 
+def test_a_500_parameter_record_stays_on_its_page(tmp_path):
+    # 2,000-byte blobs: in a WITHOUT ROWID table each spilled to an overflow page (about 5.6 KB a step)
+    names = [f"layer{i}.weight" for i in range(500)]
+    w = RunWriter(tmp_path / DB_NAME)
+    write_steps(w, 0, 2000, names)
+    w.close()
+    size = sum(p.stat().st_size for p in tmp_path.iterdir() if p.name.startswith(DB_NAME))
+    assert size / 2000 < 2600                    # 2,000 bytes of float32 + the step's scalars and keys
+    assert RunReader(tmp_path).series("grad_norm").loc[1999, "layer499.weight"] == 499 + 1999
+
+
+def test_a_log_made_with_the_earlier_records_table_reads_the_same(tmp_path):
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    db.executescript("""
+        CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE layouts(id INTEGER PRIMARY KEY, series TEXT NOT NULL, dtype TEXT NOT NULL, names TEXT NOT NULL);
+        CREATE TABLE steps(step INTEGER PRIMARY KEY, time REAL NOT NULL);
+        CREATE TABLE records(step INTEGER NOT NULL, layout INTEGER NOT NULL, data BLOB NOT NULL,
+                             PRIMARY KEY(step, layout)) WITHOUT ROWID;
+        CREATE TABLE trees(id INTEGER PRIMARY KEY, step INTEGER NOT NULL, tree TEXT NOT NULL);
+        CREATE TABLE findings(id INTEGER PRIMARY KEY, step INTEGER, finding TEXT NOT NULL);
+        INSERT INTO meta VALUES('schema_version', '1');""")
+    db.close()
+    w = RunWriter(tmp_path / DB_NAME)           # a writer continuing it keeps its table
+    write_steps(w, 0, 3)
+    w.close()
+    g = RunReader(tmp_path).series("grad_norm", after=0)
+    assert list(g.index) == [1, 2] and g.loc[2, "layer5.weight"] == 7.0
+
+
 def test_round_trip_scalars_vectors_trees_findings(tmp_path):
     w = RunWriter(tmp_path / DB_NAME)
     w.set_meta(model="MLP", cadences={"grad_norm": "every step"})

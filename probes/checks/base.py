@@ -34,8 +34,9 @@ class RunData:
     RANK_SERIES = ("param_checksum",)
 
     @classmethod
-    def from_reader(cls, reader) -> "RunData":
-        cache: dict[str, pd.DataFrame] = {}
+    def from_reader(cls, reader, loaded: dict[str, pd.DataFrame] | None = None) -> "RunData":
+        """`loaded`: series the caller has read from this reader already (not read twice)."""
+        cache: dict[str, pd.DataFrame] = dict(loaded or {})
 
         def series(name: str) -> pd.DataFrame:
             if name not in cache:

@@ -126,19 +126,26 @@ def param_not_in_optimizer(data: RunData) -> list[Finding]:
 # -- weights-not-updating -----------------------------------------------------------------------------
 def weights_not_updating(data: RunData) -> list[Finding]:
     tree = data.tree
-    grads, updates = finite(data.series("grad_norm")), finite(data.series("update_norm"))
+    grads, updates = data.series("grad_norm"), data.series("update_norm")
+    held = [t for t in parameters(tree)
+            if t["optimizer"] is not None and t["name"] in updates.columns and t["name"] in grads.columns]
     stuck: list[dict] = []
-    for t in parameters(tree):
-        if t["optimizer"] is None or t["name"] not in updates.columns or t["name"] not in grads.columns:
-            continue
-        both = pd.concat([grads[t["name"]].rename("grad"), updates[t["name"]].rename("update")],
-                         axis=1, join="inner").dropna()
-        both = both[both["grad"] > T.NOT_UPDATING_MIN_GRAD]
-        if len(both) < T.NOT_UPDATING_MIN_STEPS or (both["update"] != 0).any():
-            continue
-        stuck.append({"name": t["name"], "module": t["module"], "optimizer": t["optimizer"],
-                      "param_group": t["param_group"], "steps": [int(s) for s in both.index[:10]],
-                      "grad_norm": float(both["grad"].median()), "update_norm": 0.0})
+    if held:
+        # all parameters at once (a per-parameter pandas loop took ~2 s on 500 parameters x 100,000 steps):
+        # the steps both were recorded on, where the gradient is finite and above the floor
+        steps = grads.index.intersection(updates.index)
+        names = [t["name"] for t in held]
+        g = grads.loc[steps, names].to_numpy(dtype=np.float64)
+        u = updates.loc[steps, names].to_numpy(dtype=np.float64)
+        usable = np.isfinite(g) & np.isfinite(u) & (g > T.NOT_UPDATING_MIN_GRAD)
+        moved = (usable & (u != 0)).any(axis=0)
+        for j, t in enumerate(held):
+            rows = np.flatnonzero(usable[:, j])
+            if len(rows) < T.NOT_UPDATING_MIN_STEPS or moved[j]:
+                continue
+            stuck.append({"name": t["name"], "module": t["module"], "optimizer": t["optimizer"],
+                          "param_group": t["param_group"], "steps": [int(s) for s in steps[rows[:10]]],
+                          "grad_norm": float(np.median(g[rows, j])), "update_norm": 0.0})
     if not stuck:
         return []
     lrs = {}

@@ -18,6 +18,27 @@ import torch
 from ..schedules import Schedule
 
 
+# Tensors up to this many elements are measured whole. Larger ones (weights for update sizes, module
+# outputs for activation statistics) are measured on a sample of this many elements where a sample is
+# enough: the cost and the memory stay flat as models grow. The sample is RUNS runs of 16 consecutive
+# elements (a 64-byte cache line of float32) spread evenly over the tensor: single elements at a small
+# stride would touch every cache line anyway (2 ns each), and long runs would line up with a matrix's
+# rows and see only its first columns.
+SAMPLE = 1 << 14
+RUNS = 1024
+
+
+def sample_view(t: torch.Tensor) -> torch.Tensor | None:
+    """A view of SAMPLE elements of t (RUNS evenly spaced runs of SAMPLE // RUNS), or None where t is small
+    enough to measure whole or has no plain flat layout (a tensor subclass such as DTensor, or a
+    non-contiguous tensor). The same shape of tensor always gives the same positions."""
+    n = t.numel()
+    if n <= SAMPLE or type(t) is not torch.Tensor or not t.is_contiguous():
+        return None
+    spacing = n // RUNS                       # >= SAMPLE // RUNS, since n > SAMPLE
+    return t.view(-1)[:RUNS * spacing].view(RUNS, spacing)[:, :SAMPLE // RUNS]
+
+
 @dataclass
 class StepContext:
     step: int

@@ -5,18 +5,23 @@
     .venv/bin/python benchmarks/overhead.py --profile       # what each Probe piece costs, and why
     .venv/bin/python benchmarks/overhead.py --cprofile      # cProfile of the Probe's own Python, every step
 
-Models: (a) MLP 784-2048-1536-256-10 (5.2M params), (b) small CNN on 3x32x32, (c) 60-layer MLP width 256.
+Models: (a) MLP 784-2048-1536-256-10 (5.2M params), (b) small CNN on 3x32x32, (c) 60-layer MLP width 256,
+(d) 12-layer transformer encoder on 32-token sequences (0.67M params).
 Every configuration of a model gets its own model + Adam, built from the same seed, and its own open Probe.
-Each round runs a block of steps of every configuration in turn (order rotated each round); the first
-round is warm-up. Only one Probe listens for .backward() at a time (loss capture is process-global, so
-otherwise every open Probe would also capture the other configurations' losses).
+Each round runs a block of steps of every configuration in turn (in a new random order each round, after
+one unrecorded step); the first round is warm-up. Only one Probe listens for .backward() at a time (loss
+capture is process-global, so otherwise every open Probe would also capture the other configurations'
+losses).
 
-Three estimates per configuration, each as a ratio to "none":
-  median     median step time. A periodic piece (update_size every 10, activations every 25, tree every 100)
-             is on too few steps to move a median, so this is the cost of an ordinary step.
+Four estimates per configuration, each as a ratio to "none":
+  median     median step time. A periodic piece (grad_norm every 10, update_size every 20, activations
+             every 25) is on too few steps to move a median, so this is the cost of an ordinary step.
   amortized  steps are grouped by which periodic pieces were due; the median of each group is weighted
-             by how often that group occurs in the long run. This is what the budget is about.
+             by how often that group occurs in the long run.
   min        fastest step; a cross-check that is insensitive to load from other processes.
+  paired     amortized, from each step time divided by none's median step time in the same round: noise
+             that lasts longer than a round (another tenant of the machine, CPU clocks) cancels. The goals
+             (defaults <= 1.03x, every step <= 1.25x) are judged on this one.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ import cProfile
 import itertools
 import math
 import pstats
+import random
 import resource
 import shutil
 import statistics
@@ -69,10 +75,29 @@ def deep_mlp() -> nn.Module:
     return nn.Sequential(*layers, nn.Linear(256, 10))
 
 
-MODELS = {
+SEQ, VOCAB = 32, 1000
+
+
+class TokenEncoder(nn.Module):
+    """12 pre-norm transformer encoder layers (d=64, 4 heads, feed-forward 256) over 32 tokens, mean-pooled."""
+
+    def __init__(self, layers: int = 12, d: int = 64):
+        super().__init__()
+        self.embed = nn.Embedding(VOCAB, d)
+        self.pos = nn.Parameter(torch.zeros(SEQ, d))
+        layer = nn.TransformerEncoderLayer(d, 4, 4 * d, dropout=0.0, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = nn.Linear(d, 10)
+
+    def forward(self, tokens):
+        return self.head(self.encoder(self.embed(tokens) + self.pos).mean(1))
+
+
+MODELS = {      # key: (label, build, input shape; None for token sequences)
     "a": ("MLP 784-2048-1536-256-10", mlp, (784,)),
     "b": ("CNN 3x(conv+bn+relu) 32x32", cnn, (3, 32, 32)),
     "c": ("MLP 60 x Linear(256,256)", deep_mlp, (256,)),
+    "d": ("Transformer encoder, 12 layers", TokenEncoder, None),
 }
 
 EVERY_STEP = {p: 1 for p in PIECES}
@@ -109,6 +134,8 @@ class Runner:
         self.batches = iter(source)       # one iterator for the whole run: wrap()'s first-iter hook runs once
         self.k = 0                         # index of the next step (== probe.step_count)
         self.times: list[tuple[int, float]] = []
+        self.rounds: list[int] = []       # the round each recorded step ran in
+        self.round = 0
         self.faults: list[int] = []        # minor page faults per recorded step (instrumented runs only)
         self.clock = Clock() if instrument else None
         if instrument and self.probe is not None:
@@ -133,11 +160,14 @@ class Runner:
                 t1 = perf()
                 if record:
                     self.times.append((self.k, t1 - t0))
+                    self.rounds.append(self.round)
                     if clock is not None:
                         self.faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
                 self.k += 1
 
     def close(self) -> None:
+        if self.clock is not None:
+            self.clock.recording = False       # the run checks at close are not a step's cost
         if self.probe is not None:
             err = self.probe.error
             self.probe.close()
@@ -155,35 +185,53 @@ class Runner:
     def stats(self) -> dict[str, float]:
         times = [t for _, t in self.times]
         periodic = self.periodic()
-
-        def klass(k):
-            return frozenset(p for p, n in periodic.items() if k % n == 0)
-
-        groups: dict[frozenset, list[float]] = {}
-        for k, t in self.times:
-            groups.setdefault(klass(k), []).append(t)
-        period = math.lcm(*periodic.values()) if periodic else 1
-        freq: dict[frozenset, int] = {}
-        for k in range(period, 2 * period):
-            freq[klass(k)] = freq.get(klass(k), 0) + 1
-        base = statistics.median(groups.get(frozenset(), times))
-        amortized, complete = 0.0, True
-        for c, n in freq.items():
-            if c in groups:
-                value = statistics.median(groups[c])
-            else:   # never sampled (too few steps): add the single-piece extras we did see
-                complete = False
-                value = base + sum(statistics.median(groups[frozenset([p])]) - base
-                                   for p in c if frozenset([p]) in groups)
-            amortized += value * n / period
+        median, amortized, complete, extras = amortize(self.times, periodic)
         extra = {}
         if self.clock is not None:
             extra["pieces"] = self.clock.per_step(len(times)) if self.probe is not None else {}
             extra["faults"] = statistics.fmean(self.faults)
-        return {**extra, "n": len(times), "median": statistics.median(times), "mean": statistics.fmean(times),
-                "min": min(times), "amortized": amortized, "complete": complete,
-                "extras": {p: statistics.median(groups[frozenset([p])]) - base
-                           for p in periodic if frozenset([p]) in groups}}
+        return {**extra, "n": len(times), "median": median, "mean": statistics.fmean(times),
+                "min": min(times), "amortized": amortized, "complete": complete, "extras": extras}
+
+
+def amortize(times: list[tuple[int, float]], periodic: dict[str, int]) -> tuple[float, float, bool, dict]:
+    """(median, amortized, every kind of step sampled, extra per periodic piece) of (step index, value)
+    pairs: steps are grouped by which periodic pieces were due, and each group's median is weighted by
+    how often that group comes in the long run."""
+    def klass(k):
+        return frozenset(p for p, n in periodic.items() if k % n == 0)
+
+    values = [t for _, t in times]
+    groups: dict[frozenset, list[float]] = {}
+    for k, t in times:
+        groups.setdefault(klass(k), []).append(t)
+    period = math.lcm(*periodic.values()) if periodic else 1
+    freq: dict[frozenset, int] = {}
+    for k in range(period, 2 * period):
+        freq[klass(k)] = freq.get(klass(k), 0) + 1
+    base = statistics.median(groups.get(frozenset(), values))
+    amortized, complete = 0.0, True
+    for c, n in freq.items():
+        if c in groups:
+            value = statistics.median(groups[c])
+        else:   # never sampled (too few steps): add the single-piece extras we did see
+            complete = False
+            value = base + sum(statistics.median(groups[frozenset([p])]) - base
+                               for p in c if frozenset([p]) in groups)
+        amortized += value * n / period
+    extras = {p: statistics.median(groups[frozenset([p])]) - base for p in periodic if frozenset([p]) in groups}
+    return statistics.median(values), amortized, complete, extras
+
+
+def paired(runner, none) -> float:
+    """The amortized ratio to 'none' from each step time divided by none's median step time in the same
+    round: noise that lasts longer than a round (another tenant, CPU clocks) cancels out."""
+    ref: dict[int, list[float]] = {}
+    for r, (_, t) in zip(none.rounds, none.times):
+        ref.setdefault(r, []).append(t)
+    ref_median = {r: statistics.median(v) for r, v in ref.items()}
+    normalized = [(k, t / ref_median[r]) for r, (k, t) in zip(runner.rounds, runner.times) if r in ref_median]
+    return amortize(normalized, runner.periodic())[1]
 
 
 class Clock:
@@ -265,7 +313,11 @@ def only_listener(probe):
 
 
 def make_batches(in_shape, n=8):
+    """n batches of inputs and class labels; in_shape None: token sequences of SEQ tokens."""
     g = torch.Generator().manual_seed(SEED + 1)
+    if in_shape is None:
+        return [(torch.randint(0, VOCAB, (BATCH, SEQ), generator=g), torch.randint(0, 10, (BATCH,), generator=g))
+                for _ in range(n)]
     return [(torch.randn(BATCH, *in_shape, generator=g), torch.randint(0, 10, (BATCH,), generator=g))
             for _ in range(n)]
 
@@ -282,27 +334,34 @@ def bench_model(key: str, configs: dict, rounds: int, block: int, run_dir: Path,
     t_start = time.perf_counter()
     try:
         for r in range(rounds + 1):
-            order = runners[r % len(runners):] + runners[:r % len(runners)]
+            # a new random order each round (a rotation keeps each configuration's neighbour), and one
+            # unrecorded step first: the first step after another configuration pays for the caches
+            order = random.Random(SEED + r).sample(runners, len(runners))
             for runner in order:
+                runner.round = r
+                if r > 0:
+                    runner.run(1, record=False)
                 runner.run(block, record=r > 0)
     finally:
         for runner in runners:
             runner.close()
     print(f"    ({time.perf_counter() - t_start:.0f} s)")
-    return {runner.name: {**runner.stats(), "cadences": runner.cadences} for runner in runners}
+    none = next(r for r in runners if r.name == "none")
+    return {runner.name: {**runner.stats(), "cadences": runner.cadences, "paired": paired(runner, none)}
+            for runner in runners}
 
 
 def print_table(key: str, results: dict[str, dict]) -> None:
     ref = results["none"]
     head = (f"  {'configuration':<18} {'steps':>5} {'median ms':>10} {'amort. ms':>10} {'min ms':>8} "
-            f"{'mean ms':>8} {'x median':>9} {'x amort.':>9} {'x min':>7}")
+            f"{'mean ms':>8} {'x median':>9} {'x amort.':>9} {'x min':>7} {'x paired':>9}")
     print(head)
     print("  " + "-" * (len(head) - 2))
     for name, s in results.items():
         flag = "" if s["complete"] else " (some periodic steps not sampled)"
         print(f"  {name:<18} {s['n']:>5} {s['median'] * 1e3:>10.2f} {s['amortized'] * 1e3:>10.2f} "
               f"{s['min'] * 1e3:>8.2f} {s['mean'] * 1e3:>8.2f} {s['median'] / ref['median']:>9.3f} "
-              f"{s['amortized'] / ref['amortized']:>9.3f} {s['min'] / ref['min']:>7.3f}{flag}")
+              f"{s['amortized'] / ref['amortized']:>9.3f} {s['min'] / ref['min']:>7.3f} {s['paired']:>9.3f}{flag}")
     for name, s in results.items():
         if s["extras"]:
             parts = ", ".join(f"{p} +{v * 1e3:.2f} ms on its steps (every {s['cadences'][p]})"
@@ -315,19 +374,20 @@ def main_overhead(args, run_dir: Path) -> int:
     for key in args.models:
         all_results[key] = res = bench_model(key, MAIN_CONFIGS, args.rounds, args.block, run_dir)
         print_table(key, res)
-    print("\nSummary (ratio of step time to 'none'; budget for defaults: <= 1.05x on the amortized ratio)")
-    print(f"  {'model':<32} {'config':<11} {'x median':>9} {'x amort.':>9} {'x min':>7}  budget")
+    print("\nSummary: ratio of step time to 'none'. 'x paired' (the verdict): amortized, each step divided by "
+          "none's median in the same round.\nGoals: defaults <= 1.03x, every step <= 1.25x.")
+    print(f"  {'model':<34} {'config':<11} {'x median':>9} {'x amort.':>9} {'x min':>7} {'x paired':>9}  goal")
     ok = True
     for key, res in all_results.items():
         ref = res["none"]
-        for name in ("defaults", "every step"):
+        for name, goal in (("defaults", 1.03), ("every step", 1.25)):
             s = res[name]
-            amort = s["amortized"] / ref["amortized"]
-            verdict = ("OK" if amort <= 1.05 else "OVER") if name == "defaults" else "(info)"
-            ok &= verdict != "OVER"
-            print(f"  ({key}) {MODELS[key][0]:<28} {name:<11} {s['median'] / ref['median']:>9.3f} "
-                  f"{amort:>9.3f} {s['min'] / ref['min']:>7.3f}  {verdict}")
-    print(f"\nDefaults within 1.05x on every model: {'yes' if ok else 'NO'}")
+            verdict = "met" if s["paired"] <= goal else "MISSED"
+            ok &= verdict == "met"
+            print(f"  ({key}) {MODELS[key][0]:<30} {name:<11} {s['median'] / ref['median']:>9.3f} "
+                  f"{s['amortized'] / ref['amortized']:>9.3f} {s['min'] / ref['min']:>7.3f} {s['paired']:>9.3f}  "
+                  f"{verdict}")
+    print(f"\nAll goals met: {'yes' if ok else 'no'}")
     return 0
 
 
@@ -502,7 +562,7 @@ def alternatives(key: str, repeat: int = 7) -> None:
 
 def main_cprofile(args, run_dir: Path) -> int:
     """cProfile the Probe's Python side: time inside probes/ per step, every piece every step."""
-    models = [m for m in args.models if m in ("a", "c")] or ["a", "c"]
+    models = args.models
     steps = 10 if args.quick else 60
     for key in models:
         label, build, in_shape = MODELS[key]
@@ -546,24 +606,24 @@ def main_cprofile(args, run_dir: Path) -> int:
 
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--rounds", type=int, default=None, help="measured rounds (default 15; 8 with --profile)")
-    p.add_argument("--block", type=int, default=None, help="steps per configuration per round (default 10)")
-    p.add_argument("--models", default="a,b,c", help="comma-separated subset of a,b,c (default a,b,c)")
+    p.add_argument("--rounds", type=int, default=None, help="measured rounds (default 30; 8 with --profile)")
+    p.add_argument("--block", type=int, default=None, help="steps per configuration per round (default 5)")
+    p.add_argument("--models", default="a,b,c,d", help="comma-separated subset of a,b,c,d (default all)")
     p.add_argument("--quick", action="store_true", help="smoke run: 2 rounds x 5 steps")
     p.add_argument("--profile", action="store_true", help="what each Probe piece costs: instrumented "
                    "loop (all models), one-piece-at-a-time runs (a, c), costly kernels and cheaper equivalents")
-    p.add_argument("--cprofile", action="store_true", help="cProfile the Probe's Python code on models a and c")
+    p.add_argument("--cprofile", action="store_true", help="cProfile the Probe's Python code (the models of --models)")
     p.add_argument("--no-toggles", action="store_true", help="--profile without the one-piece-at-a-time runs")
     p.add_argument("--top", type=int, default=12, help="rows per cProfile table (default 12)")
     args = p.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     bad = [m for m in args.models if m not in MODELS]
     if bad:
-        p.error(f"--models: unknown {bad}; choose from a,b,c")
+        p.error(f"--models: unknown {bad}; choose from a,b,c,d")
     if args.quick:
         args.rounds, args.block = args.rounds or 2, args.block or 5
-    args.rounds = args.rounds or (8 if args.profile else 15)
-    args.block = args.block or 10
+    args.rounds = args.rounds or (8 if args.profile else 30)
+    args.block = args.block or (10 if args.profile else 5)
     return args
 
 

@@ -69,6 +69,13 @@ def evidence_chart(finding: dict[str, Any], run: RunView | None) -> go.Figure | 
                                     title="Total gradient norm per step")
         fig.update_yaxes(type="log")
         return fig
+    if code in ("vanishing-gradients", "exploding-gradients") and ev.get("blocks"):
+        # the finding's own numbers, block by block in depth order: the chart cannot disagree with the card
+        hot = {d.get("module") for d in ev.get("layers", []) if isinstance(d, dict)}
+        return figures.layer_bars({b["block"] or "(model)": b["grad_rms"] for b in ev["blocks"]
+                                   if b.get("grad_rms") and np.isfinite(b["grad_rms"])},
+                                  title="Gradient per weight, block by block (RMS per element, median over steps)",
+                                  x_title="RMS gradient (log)", highlight={h or "(model)" for h in hot})
     if run is None:
         return None
     if code in ("vanishing-gradients", "exploding-gradients"):

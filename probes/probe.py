@@ -7,7 +7,8 @@
 
 Steps are seen through optimizer step hooks (or marked by hand with probe.step() when there is no
 optimizer). The Probe never raises into the training loop: if recording fails, it warns once, stops
-recording and lets training go on.
+recording and lets training go on; every hook runs through one guard (probes/guard.py), so a failure
+in one statistic or detector disables that one, warns once, and the rest keeps recording.
 """
 from __future__ import annotations
 
@@ -18,19 +19,18 @@ import re
 import socket
 import sys
 import time
-import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import torch
 from torch import nn
-from torch.nn.modules import module as nn_module
 
 from . import _loss_capture
 from .checks import RunData, WatchContext, check_run, check_tree
 from .distributed import agree_run_name, rank_info
 from .findings import Finding, explained_elsewhere
+from .guard import Guard, ProbeWarning
 from .loader import WrappedLoader, loader_settings
 from .quantities import Activations, GradNorm, Memory, ParamChecksum, Quantity, StepContext, UpdateSize
 from .runlog import DB_NAME, Heartbeat, RunReader, RunWriter
@@ -53,8 +53,9 @@ DEFAULTS = {
 }
 
 
-class ProbeWarning(UserWarning):
-    """The Probe could not record; training is unaffected."""
+CORE = "recording"       # the guard's name for the run log and the step itself: its failure stops recording
+
+__all__ = ["DEFAULTS", "Probe", "ProbeWarning"]
 
 
 class Probe:
@@ -101,6 +102,8 @@ class Probe:
         self._data_wait = 0.0
         self._step_t0 = time.perf_counter()
         self._waited_before_first_step = False
+        self.guard = Guard(core=CORE)
+        self.guard.on_fail(CORE, self._halt)
 
         self.rank = rank_info()             # None unless torch.distributed runs several ranks
         devices = {t.device.type for t in _tensors(model)}
@@ -112,10 +115,13 @@ class Probe:
         ]
         if self.rank is not None:
             self.quantities.append(ParamChecksum(self._schedules["sync_check"]))
+        for q in self.quantities:
+            q.guard = self.guard
+            self.guard.on_fail(q.name, lambda q=q: self._drop_quantity(q))
         try:
             self._open_run(Path(run_dir), run_name, meta or {})
         except Exception as e:   # an unwritable run directory must not stop training
-            self._stop(f"cannot open a run log under {run_dir}: {e}")
+            self.guard.fail(CORE, f"cannot open a run log under {run_dir}: {e}")
             return
         self._guarded(self._attach)
 
@@ -128,7 +134,8 @@ class Probe:
 
     def wrap(self, loader: Iterable) -> WrappedLoader:
         """Iterate `loader` through the Probe to measure how long each step waits for data."""
-        return WrappedLoader(loader, self._on_data_wait, self._on_loader)
+        return WrappedLoader(loader, self.guard.wrap("data wait", self._on_data_wait),
+                             self.guard.wrap("data wait", self._on_loader))
 
     def log(self, **values: Any) -> None:
         """Record scalars for the step being built (e.g. probe.log(loss=loss, lr=lr)).
@@ -155,11 +162,13 @@ class Probe:
         self._recording = False
         self._detach()
         if self._writer is not None and self.error is None:
-            self._guarded(self._check_run)
+            self.guard.call("run checks", self._check_run)
         if self._writer is not None:
             try:
+                failed = {k: v for k, v in self.guard.failed.items() if k != CORE}
                 self._writer.set_meta(status="failed" if error else "finished", ended=time.time(),
-                                      steps=self.step_count, error=error or self.error)
+                                      steps=self.step_count, error=error or self.error,
+                                      not_recorded=failed, not_watched=list(self.guard.notes.values()))
             except Exception:
                 pass
             self._writer.close()
@@ -210,62 +219,79 @@ class Probe:
     def _attach(self) -> None:
         self._recording = True
         self._refresh_tree(step=None)
+        guard = self.guard
         for i, opt in enumerate(self.optimizers):
-            self._handles.append(opt.register_step_pre_hook(self._pre_hook(i)))
-            self._handles.append(opt.register_step_post_hook(self._post_hook(i)))
+            self._handles.append(guard.hook(CORE, opt, "step_pre", self._pre_hook(i)))
+            self._handles.append(guard.hook(CORE, opt, "step_post", self._post_hook(i)))
         # structure changes anywhere in the model (a layer assigned in forward, a new parameter)
-        self._handles += [nn_module.register_module_module_registration_hook(self._on_register),
-                          nn_module.register_module_parameter_registration_hook(self._on_register),
-                          nn_module.register_module_buffer_registration_hook(self._on_register)]
+        self._handles += [guard.hook("tree", None, kind, self._on_register)
+                          for kind in ("module_registration", "parameter_registration", "buffer_registration")]
         context = WatchContext(model=self.model, optimizers=self.optimizers,
                                module_name=lambda m: self._module_names.get(id(m)),
                                emit=lambda f: self._guarded(self._add_findings, [f], self.step_count),
-                               diagnose=self._schedules["diagnose"])
+                               diagnose=self._schedules["diagnose"], guard=guard)
         for cls in WATCHERS:
             watcher = cls()
             self.watchers.append(watcher)
             watcher.attach(context)
         if self._capture_loss:
-            _loss_capture.add(self._on_backward)
+            self._loss_listener = guard.wrap("loss capture", self._on_backward)
+            _loss_capture.add(self._loss_listener)
             # with several Probes in one process, a loss belongs to the Probe whose model ran forward
-            self._handles.append(self.model.register_forward_pre_hook(self._forward_hook()))
+            self._handles.append(guard.hook("loss capture", self.model, "forward_pre", self._forward_hook()))
         self._start_step()
 
     def _detach(self) -> None:
         for handle in self._handles:
-            handle.remove()
+            if handle is not None:
+                handle.remove()
         self._handles = []
         for q in self.quantities:
-            q.close()
+            try:
+                q.close()
+            except Exception:       # noqa: BLE001 - the rest must still be removed
+                pass
         for w in self.watchers:
-            w.detach()
-        _loss_capture.remove(self._on_backward)
+            try:
+                w.detach()
+            except Exception:       # noqa: BLE001
+                pass
+        _loss_capture.remove(getattr(self, "_loss_listener", None))
+
+    def _drop_quantity(self, q: Quantity) -> None:
+        """A statistic failed: it records nothing more; the others go on."""
+        self.quantities = [x for x in self.quantities if x is not q]
+        self._due = [x for x in getattr(self, "_due", []) if x is not q]
+        q.close()
 
     # -- the step ---------------------------------------------------------------------------------
     def _pre_hook(self, i: int):
         def hook(optimizer, args, kwargs):
             if self._recording:
-                self._guarded(self._before_update, i)
+                self._before_update(i)
         return hook
 
     def _post_hook(self, i: int):
         def hook(optimizer, args, kwargs):
             if self._recording:
-                self._guarded(self._after_update, i)
+                self._after_update(i)
         return hook
+
+    def _each(self, method: str, *args) -> None:
+        """Call one event on every due quantity, each under its own name in the guard."""
+        for q in list(self._due):
+            self.guard.call(q.name, getattr(q, method), *args)
 
     def _before_update(self, i: int) -> None:
         if i in self._stepped:          # this optimizer steps again: the previous step is over
             self._end_step()
         idx = self._opt_index[i]
         self._ctx.covered.update(idx)
-        for q in self._due:
-            q.before_update(self._ctx, idx)
+        self._each("before_update", self._ctx, idx)
 
     def _after_update(self, i: int) -> None:
         idx = self._opt_index[i]
-        for q in self._due:
-            q.after_update(self._ctx, idx)
+        self._each("after_update", self._ctx, idx)
         self._stepped.add(i)
         if len(self._stepped) == len(self.optimizers):
             self._end_step()
@@ -275,8 +301,8 @@ class Probe:
         self._ctx.step = step
         self._ctx.covered = set()
         self._due = [q for q in self.quantities if q.due(step)]
-        for q in self.quantities:
-            q.step_start(self._ctx)
+        for q in list(self.quantities):
+            self.guard.call(q.name, q.step_start, self._ctx)
         for w in self.watchers:
             w.step_start(step)
 
@@ -293,8 +319,8 @@ class Probe:
         for w in self.watchers:
             w.step_end(step)
         vectors = {}
-        for q in self._due:
-            for series, value in q.step_end(self._ctx).items():
+        for q in list(self._due):
+            for series, value in (self.guard.call(q.name, q.step_end, self._ctx) or {}).items():
                 if series == "scalars":
                     scalars.update(value)
                 else:
@@ -349,7 +375,7 @@ class Probe:
             return
         self._last_tree_json = text
         self._writer.write_tree(-1 if step is None else step, tree)
-        self._add_findings(check_tree(tree), step)
+        self.guard.call("tree checks", lambda: self._add_findings(check_tree(tree), step))
 
     def _add_findings(self, findings: Iterable[Finding], step: int | None) -> None:
         new = [f for f in findings if f.key not in self._seen_findings]
@@ -402,31 +428,17 @@ class Probe:
 
     # -- never crash the training job -------------------------------------------------------------
     def _guarded(self, fn, *args):
-        try:
-            return fn(*args)
-        except Exception as e:      # noqa: BLE001 - any failure of ours must stay ours
-            self._stop(f"{type(e).__name__}: {e}")
+        """The step itself and the run log: a failure here stops recording (the guard warns once)."""
+        return self.guard.call(CORE, fn, *args)
 
-    def _stop(self, why: str) -> None:
-        if self.error is None:
-            self.error = why
-            warnings.warn(f"ForgeScope Probe stopped recording ({why}); training continues unaffected.",
-                          ProbeWarning, stacklevel=_user_stacklevel())
+    def _halt(self) -> None:
+        """Recording failed (the run log cannot be written, or the step cannot be read): stop, detach."""
+        self.error = self.guard.failed.get(CORE)
         self._recording = False
         self._detach()
         if self._heartbeat is not None:       # recording is over: the run must not look alive any more
             self._heartbeat.stop()
             self._heartbeat = None
-
-
-def _user_stacklevel() -> int:
-    """The stacklevel, for a warning issued in Probe._stop, of the user's line: a failure mid-run is met
-    inside an optimizer hook, several torch and Probe frames below the training loop's opt.step()."""
-    from .errors import _is_library
-    frame, level = sys._getframe(2), 2          # 1 is _stop itself
-    while frame is not None and _is_library(frame.f_code.co_filename):
-        frame, level = frame.f_back, level + 1
-    return level if frame is not None else 3
 
 
 def _as_optimizers(optimizer) -> list[torch.optim.Optimizer]:

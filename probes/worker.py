@@ -22,12 +22,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.modules import module as nn_module
 from torch.utils.data import DataLoader
 
 from .checks.registration import missing_super_init_finding
 from .errors import UserCodeError, _is_library, describe_failure, user_frame
 from .findings import Finding, location
+from .guard import Guard
 from .modelfile import (UserHooks, call_model, class_dim, default_loss, first_output_tensor, infer_inputs,
                         infer_targets, load_module, model_factory, resolve_device, split_batch, to_device)
 from .tree import describe_module, init_location, is_initialised, named_modules, snapshot
@@ -43,8 +43,9 @@ class CallTracker:
     def __init__(self):
         self.stack: list[tuple[nn.Module, tuple]] = []
         self.names: dict[int, str] = {}
-        self._handles = [nn_module.register_module_forward_pre_hook(self._push),
-                         nn_module.register_module_forward_hook(self._pop)]
+        guard = Guard()     # the worker's own bookkeeping must not fail the user's forward either
+        self._handles = [guard.hook("call tracking", None, "module_forward_pre", self._push),
+                         guard.hook("call tracking", None, "module_forward", self._pop)]
 
     def name(self, model: nn.Module) -> None:
         self.names = {id(m): p for p, m in named_modules(model)}
@@ -302,8 +303,11 @@ class Check:
         self.result["run_dir"] = str(self.probe.run_path) if self.probe.run_path else None
         if cfg.get("run_file") and self.result["run_dir"]:
             Path(cfg["run_file"]).write_text(self.result["run_dir"])
-        if self.probe.error:
+        if self.probe.error and self.probe.run_path is None:
             raise UserCodeError(f"{cfg.get('run_dir', 'runs')}: {self.probe.error}")
+        if self.probe.error:        # ours, not the user's: say so, and do not blame their file or folder
+            raise UserCodeError(f"ForgeScope could not watch this model ({self.probe.error}); this is a "
+                                f"limitation or bug of ForgeScope, not a problem in {self.path.name}")
         batches = self._batches(hooks, model, device, loader=self._loader)
         batch = None
         self.stage = "making a batch"

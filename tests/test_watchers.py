@@ -428,6 +428,37 @@ def test_validation_in_eval_mode_and_dropout_zero_are_clean(tmp_path):
     assert train(no_dropout, run_dir=tmp_path, step_fn=step2) == []
 
 
+def test_deliberate_train_mode_under_no_grad_is_clean(tmp_path):
+    """Monte-Carlo dropout (eval(), then Dropout back on), BatchNorm recalibration with update_bn on the
+    model itself, and an EMA copy validated while the model trains: none is a forgotten model.eval()."""
+    import copy
+
+    from torch.optim.swa_utils import update_bn
+
+    def mc_dropout(m, x):
+        m.eval()
+        for mod in m.modules():
+            if isinstance(mod, nn.Dropout):
+                mod.train()
+        with torch.no_grad():
+            samples = torch.stack([m(x) for _ in range(4)])
+        m.train()
+        return m(x) + 0 * samples.mean()
+    assert train(with_bn_and_dropout(), run_dir=tmp_path, step_fn=mc_dropout) == []
+
+    def recalibrate(m, x):
+        update_bn([x, x], m)                 # train mode, no_grad, momentum None while it runs
+        return m(x)
+    assert train(with_bn_and_dropout(), run_dir=tmp_path, step_fn=recalibrate) == []
+
+    def with_ema(m, x):
+        ema = copy.deepcopy(m)               # still in training mode, like the model
+        with torch.no_grad():
+            ema(x)
+        return m(x)
+    assert train(with_bn_and_dropout(), run_dir=tmp_path, step_fn=with_ema) == []
+
+
 # -- dead-units --------------------------------------------------------------------------------------
 
 def dead_mlp(dead=12):

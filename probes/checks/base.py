@@ -70,6 +70,7 @@ class WatchContext:
     module_name: Callable[[Any], str | None]   # module -> dotted path in the model, None if not in it
     emit: Callable[[Finding], None]            # report a finding (deduplicated by the Probe)
     diagnose: Callable[[int], bool]            # steps on which costly checks may run
+    guard: Any = None                          # probes.guard.Guard: every hook a watcher adds runs through it
 
 
 class Watcher:

@@ -30,40 +30,113 @@ def _layer(t: dict, value: float, key: str) -> dict:
 
 
 # -- vanishing-gradients / exploding-gradients ----------------------------------------------------------
-def gradient_depth(data: RunData) -> list[Finding]:
-    """Per-layer gradient norms against the last layer's (the output layer sees the loss directly)."""
-    layers = [(t, v, n) for t, v, n in _layer_norms(data, "grad_norm", T.GRAD_MIN_STEPS) if v > 0]
-    if len(layers) < 2:
-        return []
-    last, reference, _ = layers[-1]
-    found = []
-    for code, test, word in (("vanishing-gradients", lambda v: v < reference * T.VANISHING_DEPTH_RATIO, "below"),
-                             ("exploding-gradients", lambda v: v > reference * T.EXPLODING_DEPTH_RATIO, "above")):
-        hit = [(t, v) for t, v, _ in layers[:-1] if test(v)]
-        if not hit:
+_EMBEDDINGS = ("Embedding", "EmbeddingBag")
+
+
+def block_of(module: str) -> str:
+    """The block a module belongs to: the path up to its first numbered part (encoder.layer.3.attn.q ->
+    encoder.layer.3, 2 -> 2), or the module itself where nothing is numbered (fc1)."""
+    parts = module.split(".") if module else []
+    for i, part in enumerate(parts):
+        if part.isdigit():
+            return ".".join(parts[:i + 1])
+    return module
+
+
+def depth_blocks(data: RunData) -> list[dict]:
+    """Per block, in depth (tree) order: the RMS gradient per element of its weight matrices (each the
+    median over its recorded steps) and the median update ratio of those weights. Plain numbers: the
+    finding stores them, and its chart draws them."""
+    grads = finite(data.series("grad_norm"))
+    ratios = finite(data.series("update_ratio"))
+    classes = {m["path"]: m.get("class") for m in (data.tree or {}).get("modules", [])}
+    blocks: dict[str, dict] = {}
+    for t in weight_matrices(data.tree):
+        if t["name"] not in grads.columns or classes.get(t["module"]) in _EMBEDDINGS or not t.get("numel"):
             continue
-        ratio = T.VANISHING_DEPTH_RATIO if code.startswith("van") else T.EXPLODING_DEPTH_RATIO
-        first = hit[0][0]
-        names = [t["name"] for t, _ in hit]
-        vanishing = code.startswith("van")
-        found.append(Finding(
-            code=code, severity="warning",
-            title=(f"Gradients {'vanish' if vanishing else 'explode'} towards the input: {_names(names, 3)} "
-                   f"at {_fmt(hit[0][1] / reference)}x the last layer's"),
-            detail=(f"The median gradient norm of {len(hit)} layer(s) is {word} {_fmt(ratio)}x that of the last "
-                    f"layer {last['name']} ({_fmt(reference)}). "
-                    + ("The early layers barely learn: saturating activations (sigmoid/tanh) in a deep stack, "
-                       "or missing normalisation/residual connections." if vanishing else
-                       "The early layers get updates that swamp their weights: a too-large init, or no "
-                       "normalisation in a deep stack.")),
-            module=first["module"], location=module_location(data.tree, first["module"]),
-            evidence={"reference": _layer(last, reference, "grad_norm"),
-                      "layers": [_layer(t, v, "grad_norm") for t, v in hit][:20], "ratio_threshold": ratio},
-            fix=("Use ReLU/GELU instead of sigmoid/tanh in hidden layers, add normalisation (BatchNorm/LayerNorm) "
-                 "or residual connections, and a fan-in init (kaiming/xavier)." if vanishing else
-                 "Use a fan-in init (kaiming/xavier), add normalisation, and clip gradients "
-                 "(torch.nn.utils.clip_grad_norm_).")))
+        values = grads[t["name"]].dropna()
+        if len(values) < T.GRAD_MIN_STEPS or not values.median() > 0:
+            continue
+        b = blocks.setdefault(block_of(t["module"]), {"block": block_of(t["module"]), "sumsq": 0.0, "numel": 0,
+                                                      "ratios": [], "weights": []})
+        b["sumsq"] += float(values.median()) ** 2
+        b["numel"] += int(t["numel"])
+        b["weights"].append(t["name"])
+        if t["name"] in ratios.columns and ratios[t["name"]].notna().any():
+            b["ratios"].append(float(ratios[t["name"]].median()))
+    out = []
+    for b in blocks.values():
+        out.append({"block": b["block"], "grad_rms": math.sqrt(b["sumsq"] / b["numel"]),
+                    "update_ratio": float(pd.Series(b["ratios"]).median()) if b["ratios"] else None,
+                    "weights": b["weights"][:10]})
+    return out
+
+
+def _trend(values: list[float]) -> tuple[float, float]:
+    """(Spearman correlation of depth with log10 value, Theil-Sen fitted change in decades from the first
+    block to the last): a steady trend along depth, robust to one odd block."""
+    logs = [math.log10(v) for v in values]
+    n = len(logs)
+    # Spearman: Pearson's correlation of the ranks (pandas' own spearman needs scipy)
+    rank = float(pd.Series(range(n), dtype=float).corr(pd.Series(logs).rank()))
+    slopes = sorted((logs[j] - logs[i]) / (j - i) for i in range(n) for j in range(i + 1, n))
+    return (rank if math.isfinite(rank) else 0.0), slopes[len(slopes) // 2] * (n - 1)
+
+
+def gradient_depth(data: RunData) -> list[Finding]:
+    """Gradients that fall (or rise) steadily across depth, block by block, towards the input."""
+    blocks = depth_blocks(data)
+    if len(blocks) < T.DEPTH_MIN_BLOCKS:
+        return []
+    rank, decades = _trend([b["grad_rms"] for b in blocks])
+    last = blocks[-1]
+    found = []
+    if rank >= T.DEPTH_TREND_RANK and decades >= math.log10(T.VANISHING_DEPTH_SPAN):
+        hit = [b for b in blocks[:-1] if b["grad_rms"] <= last["grad_rms"] * T.VANISHING_BLOCK_RATIO]
+        # a block whose weights move at a normal rate is learning (adaptive optimizers rescale gradients)
+        if last["update_ratio"] and all(b["update_ratio"] is not None for b in hit):
+            hit = [b for b in hit if b["update_ratio"] < last["update_ratio"] * T.VANISHING_UPDATE_CONFIRM]
+        if hit:
+            found.append(_depth_finding("vanishing-gradients", data, blocks, hit, 10 ** decades))
+    elif rank <= -T.DEPTH_TREND_RANK and -decades >= math.log10(T.EXPLODING_DEPTH_SPAN):
+        hit = [b for b in blocks[:-1] if b["grad_rms"] >= last["grad_rms"] / T.VANISHING_BLOCK_RATIO]
+        if hit:
+            found.append(_depth_finding("exploding-gradients", data, blocks, hit, 10 ** -decades))
     return found
+
+
+def _depth_finding(code: str, data: RunData, blocks: list[dict], hit: list[dict], span: float) -> Finding:
+    vanishing = code == "vanishing-gradients"
+    last, first = blocks[-1], hit[0]
+    names = [b["block"] for b in hit]
+    module = first["block"]
+    return Finding(
+        code=code, severity="warning",
+        title=(f"Gradients {'vanish' if vanishing else 'explode'} towards the input: {_names(names, 3)} at "
+               f"{_fmt(first['grad_rms'] / last['grad_rms'])}x the gradient of {last['block']}"),
+        detail=(f"Across {len(blocks)} blocks the gradient per weight {'falls' if vanishing else 'rises'} "
+                f"steadily towards the input, {_fmt(span)}x from one end to the other (RMS per element of each "
+                f"block's weight matrices, median over the recorded steps). "
+                + (("The early blocks' weights also move far less than the last block's "
+                    f"(update ratio {_fmt(first['update_ratio'])} against {_fmt(last['update_ratio'])}): "
+                    if first.get("update_ratio") and last.get("update_ratio") else "")
+                   + "the early layers barely learn. Usual causes: saturating activations (sigmoid/tanh) in a "
+                     "deep stack, no normalisation or residual connections, a too-small init."
+                   if vanishing else
+                   "The early layers get updates that swamp their weights: a too-large init, or no "
+                   "normalisation in a deep stack.")),
+        module=module, location=module_location(data.tree, module),
+        evidence={"blocks": [{k: b[k] for k in ("block", "grad_rms", "update_ratio")} for b in blocks][:60],
+                  "layers": [{"module": b["block"], "grad_rms": b["grad_rms"], "update_ratio": b["update_ratio"],
+                              "weights": b["weights"]} for b in hit][:20],
+                  "reference": {"module": last["block"], "grad_rms": last["grad_rms"],
+                                "update_ratio": last["update_ratio"]},
+                  "span": span},
+        fix=("Use ReLU/GELU instead of sigmoid/tanh in hidden layers, add normalisation (BatchNorm/LayerNorm) or "
+             "residual connections, and a fan-in init (kaiming/xavier); an adaptive optimizer (Adam) also "
+             "compensates." if vanishing else
+             "Use a fan-in init (kaiming/xavier), add normalisation, and clip gradients "
+             "(torch.nn.utils.clip_grad_norm_)."))
 
 
 def gradient_growth(data: RunData) -> list[Finding]:
@@ -114,8 +187,11 @@ def gradient_growth(data: RunData) -> list[Finding]:
 
 # -- update-ratio -------------------------------------------------------------------------------------
 def update_ratio(data: RunData) -> list[Finding]:
+    optimizers = [o.get("class") for o in data.meta.get("optimizers", [])]
+    self_scaling = {i for i, cls in enumerate(optimizers) if cls in T.UPDATE_RATIO_SELF_SCALING}
     # exact zeros are weights-not-updating's business, not a too-low learning rate
-    layers = [(t, v, n) for t, v, n in _layer_norms(data, "update_ratio", T.UPDATE_RATIO_MIN_STEPS) if v > 0]
+    layers = [(t, v, n) for t, v, n in _layer_norms(data, "update_ratio", T.UPDATE_RATIO_MIN_STEPS)
+              if v > 0 and t.get("optimizer") not in self_scaling]
     if not layers:
         return []
     found = []

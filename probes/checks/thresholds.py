@@ -6,13 +6,30 @@
 NOT_UPDATING_MIN_STEPS = 3          # one zero update can be a skipped step (AMP's GradScaler skips on inf);
                                     # three recorded steps in a row cannot
 NOT_UPDATING_MIN_GRAD = 1e-12       # a gradient this small may legitimately round to no change in float32
+# ... and so may one that is this small beside the model's typical gradient at that step: the bias of a layer
+# followed by BatchNorm gets a gradient that is zero but for rounding (~1e-9 where the rest see ~1e-1), and
+# SGD's lr x 1e-9 is below float32's resolution of the bias. A real bug (lr 0, weights restored) leaves
+# weights with ordinary gradients unchanged.
+NOT_UPDATING_REL_GRAD = 1e-6
 
-# vanishing-gradients / exploding-gradients across depth: per-layer gradient norms (weights with 2+
-# dimensions, median over recorded steps) compared with the output layer's. Healthy nets stay within
-# ~10-100x of each other across depth; four orders of magnitude means early layers effectively do not
-# learn (vanishing) or receive updates that swamp their weights (exploding).
-VANISHING_DEPTH_RATIO = 1e-4        # a layer's norm below this fraction of the last layer's
-EXPLODING_DEPTH_RATIO = 1e4         # a layer's norm above this multiple of the last layer's
+# vanishing-gradients / exploding-gradients across depth. Single tensors are small by design in healthy
+# models (attention query/key projections, a layer scale initialised at 1e-6, LoRA's A while B is zero), so
+# the unit is a block: the parameters under one numbered child (encoder.layer.3, features.2), or a leaf
+# module where there is no numbering, measured as the RMS gradient per element of its weight matrices
+# (median over recorded steps; width does not change it). Embedding tables are left out: only the rows a
+# batch used get a gradient, so their per-element RMS is diluted by design.
+DEPTH_MIN_BLOCKS = 3                # a trend needs at least three points along depth
+DEPTH_TREND_RANK = 0.8              # Spearman correlation of depth and log gradient: a steady trend, not noise
+VANISHING_DEPTH_SPAN = 1e2          # fitted fall across the blocks, input to output: a sigmoid/tanh stack
+                                    # loses ~4-8x per layer (100x over 3-4 layers); healthy nets stay flat
+                                    # within ~10x
+VANISHING_BLOCK_RATIO = 0.1         # the blocks named are those a tenth or less of the output block's
+EXPLODING_DEPTH_SPAN = 1e4          # the fitted rise towards the input that counts as exploding
+# A block whose weights move at a normal rate is learning, whatever its raw gradient: Adam and other
+# adaptive optimizers divide the gradient by its own scale. Vanishing is confirmed only when the named blocks'
+# update ratio ||dW||/||W|| is also below this fraction of the output block's (with SGD small gradients give
+# small updates, so this agrees with the gradients; with Adam it usually vetoes).
+VANISHING_UPDATE_CONFIRM = 0.1
 # across steps: the total gradient norm (all parameters) growing this much from the first recorded steps
 # to the last. A clean run's gradient norm rises at most ~10x early on (Adam warm-up, a loss spike).
 EXPLODING_STEP_GROWTH = 1e3
@@ -25,6 +42,9 @@ UPDATE_RATIO_HIGH = 0.3             # each step rewrites a third of the weight: 
 UPDATE_RATIO_LOW = 1e-6             # a thousand times below the usual: the weights barely move
 UPDATE_RATIO_MIN_FRACTION = 0.5     # "many layers": at least half of the weight matrices with data
 UPDATE_RATIO_MIN_STEPS = 2          # recorded steps per parameter before its median counts
+# optimizers that choose their own step length (quasi-Newton with a line search or curvature estimate):
+# their update size says nothing about a learning rate, so update-ratio does not judge their parameters
+UPDATE_RATIO_SELF_SCALING = frozenset({"LBFGS"})
 
 # memory-growth: a robust (Theil-Sen) slope of memory over the last steps. RSS on CPU is coarse (allocator
 # arenas, page granularity, one-off caches), so it needs a clear slope, a large total and growth in both

@@ -7,6 +7,7 @@ data) are shared with dynamics.py and resources.py.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -137,7 +138,13 @@ def weights_not_updating(data: RunData) -> list[Finding]:
         names = [t["name"] for t in held]
         g = grads.loc[steps, names].to_numpy(dtype=np.float64)
         u = updates.loc[steps, names].to_numpy(dtype=np.float64)
-        usable = np.isfinite(g) & np.isfinite(u) & (g > T.NOT_UPDATING_MIN_GRAD)
+        # the model's typical gradient at each step (over every parameter with one), for the relative floor
+        every = grads.loc[steps].to_numpy(dtype=np.float64)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)         # a step where no gradient was recorded
+            typical = np.nanmedian(np.where(np.isfinite(every) & (every > 0), every, np.nan), axis=1)
+        floor = np.maximum(T.NOT_UPDATING_MIN_GRAD, np.nan_to_num(typical, nan=0.0) * T.NOT_UPDATING_REL_GRAD)
+        usable = np.isfinite(g) & np.isfinite(u) & (g > floor[:, None])
         moved = (usable & (u != 0)).any(axis=0)
         for j, t in enumerate(held):
             rows = np.flatnonzero(usable[:, j])

@@ -46,7 +46,9 @@ class Activations(Quantity):
         if self.due(ctx.step) and not self._handles:    # else kept from the step before, due too
             self._hooked = ctx.modules
             for i, (_, mod) in enumerate(ctx.modules):
-                self._handles.append(mod.register_forward_hook(self._hook(i)))
+                handle = self.guard.hook(self.name, mod, "forward", self._hook(i))
+                if handle is not None:
+                    self._handles.append(handle)
 
     def _hook(self, i):
         def hook(module, args, output):
@@ -54,19 +56,23 @@ class Activations(Quantity):
             if i in self._stats or not torch.is_grad_enabled():
                 return
             t = _first_tensor(output)
-            if t is None or t.numel() == 0 or t.is_sparse:
+            if t is None or t.numel() == 0 or t.layout != torch.strided:
                 return
             # detached: the reductions below build no graph, so no no_grad() context is needed
             f = t.detach()
-            if not f.is_floating_point():
+            if f.is_complex():
+                f = torch.view_as_real(f)       # real and imaginary parts, as two values each
+            elif not f.is_floating_point():
                 f = f.float()
+            # sums in float32 at least, and in the output's own precision when it is wider (float64)
+            acc = torch.float32 if f.dtype in (torch.float16, torch.bfloat16) else None
             n = f.numel()
             part = sample_view(f)
             part = f if part is None else part
             # the one pass over the whole output: its sum gives the exact mean, and is non-finite if any
             # element is; the second moment and the zeros are read from the sample (all of f when small)
-            total = f.sum(dtype=torch.float32)
-            norm = torch.linalg.vector_norm(part, dtype=torch.float32)
+            total = f.sum(dtype=acc)
+            norm = torch.linalg.vector_norm(part, dtype=acc)
             nonzero = torch.count_nonzero(part)
             if f.device.type == "cpu":
                 # plain floats at once (a CPU .item() waits for nothing); all finite: nothing to count

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..guard import Guard
 from ..schedules import Schedule
 
 
@@ -56,7 +57,7 @@ class Quantity:
 
     def __init__(self, schedule: Schedule):
         self.schedule = schedule
-
+        self.guard = Guard()                  # the Probe hands every quantity its own guard
     def due(self, step: int) -> bool:
         return self.schedule(step)
 

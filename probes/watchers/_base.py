@@ -7,38 +7,44 @@ from __future__ import annotations
 
 import functools
 import sys
-import warnings
 
 from torch import nn
 
 from ..checks.base import Watcher
 from ..errors import _is_library
 from ..findings import location
+from ..guard import Guard
 
 
 class SafeWatcher(Watcher):
     """A Watcher whose lifecycle methods and hooks never raise into training.
 
-    Subclasses implement `_attach`, `_step_start`, `_step_end`, `_detach` (each optional) and wrap every
-    hook they register with `self.guard(fn)`.
+    Subclasses implement `_attach`, `_step_start`, `_step_end`, `_detach` (each optional), register every
+    hook with `self.hook(target, kind, fn)` and wrap any other callback handed to torch with
+    `self.guard(fn)`. All of it runs through the Probe's guard under the watcher's code: a failure warns
+    once and detaches this watcher; the other watchers and statistics keep going.
     """
 
     def __init__(self):
         super().__init__()
-        self.failed: str | None = None
+        self._guard = None
+
+    @property
+    def failed(self) -> str | None:
+        return self._guard.failed.get(self.code) if self._guard is not None else None
 
     # the Probe's entry points, each guarded
     def attach(self, ctx) -> None:
         super().attach(ctx)
+        self._guard = ctx.guard if ctx.guard is not None else Guard()
+        self._guard.on_fail(self.code, self.detach)
         self._run(self._attach)
 
     def step_start(self, step: int) -> None:
-        if self.failed is None:
-            self._run(self._step_start, step)
+        self._run(self._step_start, step)
 
     def step_end(self, step: int) -> None:
-        if self.failed is None:
-            self._run(self._step_end, step)
+        self._run(self._step_end, step)
 
     def detach(self) -> None:
         try:
@@ -59,37 +65,19 @@ class SafeWatcher(Watcher):
     def _detach(self) -> None:
         """Undo whatever is not a hook handle (patched attributes). Must be safe to call twice."""
 
-    # failure handling
+    # failure handling: one guard for all
     def guard(self, fn):
-        """Wrap a hook: an exception in it disables this watcher instead of reaching the user's code."""
-        @functools.wraps(fn)
-        def guarded(*args, **kwargs):
-            if self.failed is not None:
-                return None
-            try:
-                return fn(*args, **kwargs)
-            except Exception as e:      # noqa: BLE001 - our failure must stay ours
-                self._fail(e)
-                return None
-        return guarded
+        """Wrap a callback: an exception in it disables this watcher instead of reaching the user's code."""
+        return self._guard.wrap(self.code, fn)
+
+    def hook(self, target, kind: str, fn, **kwargs) -> None:
+        """Register fn as a `kind` hook of target (see Guard.hook), guarded, removed on detach."""
+        handle = self._guard.hook(self.code, target, kind, fn, **kwargs)
+        if handle is not None:
+            self.handles.append(handle)
 
     def _run(self, fn, *args) -> None:
-        try:
-            fn(*args)
-        except Exception as e:          # noqa: BLE001
-            self._fail(e)
-
-    def _fail(self, exc: Exception) -> None:
-        if self.failed is not None:
-            return
-        self.failed = f"{type(exc).__name__}: {exc}"
-        from ..probe import ProbeWarning      # probe imports this package: import late
-        warnings.warn(f"ForgeScope watcher {self.code} stopped ({self.failed}); training continues unaffected.",
-                      ProbeWarning, stacklevel=2)
-        try:
-            self.detach()
-        except Exception:               # noqa: BLE001 - half-attached: remove what we can
-            pass
+        self._guard.call(self.code, fn, *args)
 
 
 @functools.lru_cache(maxsize=2048)

@@ -27,7 +27,8 @@ from ._base import SafeWatcher, frame_location, frame_module, is_library_file, u
 # frames between the user's call and our mode: tensor-method shims and the override machinery
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _SHIMS = frozenset({os.path.join(_TORCH_DIR, "overrides.py"), os.path.join(_TORCH_DIR, "_tensor.py"),
-                    __file__, os.path.join(os.path.dirname(__file__), "_base.py")})
+                    __file__, os.path.join(os.path.dirname(__file__), "_base.py"),
+                    os.path.join(os.path.dirname(os.path.dirname(__file__)), "guard.py")})
 
 _CUTS = {"detach": ".detach()", "detach_": ".detach_()", "item": ".item()", "tolist": ".tolist()",
          "__float__": "float()", "__int__": "int()", "numpy": ".numpy()", "__array__": "np.asarray()"}
@@ -47,10 +48,7 @@ class _CutRecorder(TorchFunctionMode):
         self.on_cut = on_cut
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if args and isinstance(args[0], torch.Tensor) and args[0].requires_grad and torch.is_grad_enabled():
-            op = _cut_name(func)
-            if op is not None:
-                self.on_cut(op)
+        self.on_cut(func, args)          # guarded: our check never stands between the user and the op
         return func(*args, **(kwargs or {}))
 
 
@@ -70,12 +68,11 @@ class GradientChainBroken(SafeWatcher):
         self._mode = _CutRecorder(self.guard(self._on_cut))
         self._mode_on = False
         model = self.ctx.model
-        done = self.guard(self._module_done)
-        self.handles += [model.register_forward_pre_hook(self.guard(self._enter)),
-                         model.register_forward_hook(self.guard(self._leave), always_call=True)]
+        self.hook(model, "forward_pre", self._enter)
+        self.hook(model, "forward", self._leave, always_call=True)
         for module in model.modules():
             if getattr(module, "_parameters", None):
-                self.handles.append(module.register_forward_hook(done))
+                self.hook(module, "forward", self._module_done)
 
     def _enter(self, module, args) -> None:
         if not self._mode_on and torch.is_grad_enabled():
@@ -91,7 +88,12 @@ class GradientChainBroken(SafeWatcher):
         if torch.is_grad_enabled() and id(module) not in self._finished:
             self._finished[id(module)] = len(self._finished)
 
-    def _on_cut(self, op: str) -> None:
+    def _on_cut(self, func, args) -> None:
+        if not (args and isinstance(args[0], torch.Tensor) and args[0].requires_grad and torch.is_grad_enabled()):
+            return
+        op = _cut_name(func)
+        if op is None:
+            return
         caller = sys._getframe(1)
         while caller is not None and caller.f_code.co_filename in _SHIMS:
             caller = caller.f_back

@@ -35,10 +35,9 @@ class DeadUnits(SafeWatcher):
         if not self.ctx.diagnose(step):
             return
         self._calls, self._seen_this_step = {}, set()
-        hook = self.guard(self._forward)
         for module in self.ctx.model.modules():
             if isinstance(module, RELU_LIKE):
-                self.handles.append(module.register_forward_hook(hook))
+                self.hook(module, "forward", self._forward)
 
     def _forward(self, module, args, output) -> None:
         # training forwards only: a validation pass under no_grad is not what the optimizer sees

@@ -65,7 +65,9 @@ class ForwardCalledDirectly(SafeWatcher):
         if self.ctx.diagnose(step):
             for module in self.ctx.model.modules():
                 # containers (ModuleList/Dict) have no forward of their own to bypass
-                if module is not self.ctx.model and type(module).forward is not nn.Module.forward:
+                # (a TorchScript module's class raises on .forward: it takes no Python wrapper anyway)
+                if module is not self.ctx.model and not isinstance(module, torch.jit.ScriptModule) \
+                        and type(module).forward is not nn.Module.forward:
                     self._wrap(module)
 
     def _step_end(self, step: int) -> None:

@@ -3,7 +3,10 @@
 That is a validation (or inference) pass without `model.eval()`: Dropout drops units at random, so the
 predictions are noisy, and BatchNorm normalises with the batch's statistics and overwrites its running
 statistics with validation data. One forward pre-hook on the model (O(1)): when a forward starts with
-gradients off, the few Dropout/BatchNorm modules are checked for `training`. Judging at the model's entry,
+gradients off while the model is in training mode, the few Dropout/BatchNorm modules are checked for
+`training`. Deliberate uses stay clean: a model put in eval mode with Dropout switched back on (Monte-Carlo
+dropout), BatchNorm recalibration with momentum None (swa_utils.update_bn), and a deep copy of the model (an
+EMA copy: our hooks do nothing on it). Judging at the model's entry,
 not at each module, keeps a no_grad block inside a training forward (a frozen backbone) clean. Reported
 once per run; then the hook goes.
 """
@@ -30,7 +33,7 @@ class EvalModeMissing(SafeWatcher):
     def _attach(self) -> None:
         self._sensitive: list[nn.Module] = []
         self._find_modules()
-        self.handles.append(self.ctx.model.register_forward_pre_hook(self.guard(self._pre_forward)))
+        self.hook(self.ctx.model, "forward_pre", self._pre_forward)
 
     def _step_start(self, step: int) -> None:
         if self.handles and self.ctx.diagnose(step):
@@ -44,6 +47,13 @@ class EvalModeMissing(SafeWatcher):
         # backbone); the module list is read only for gradient-free forwards
         if torch.is_grad_enabled() or not self._sensitive:
             return
+        if not model.training:
+            return      # model.eval() was called: a layer still in training mode was switched on on purpose
+                        # (Monte-Carlo dropout turns Dropout back on after eval())
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.momentum is None
+               for m in self._sensitive):
+            return      # BatchNorm recalibration (swa_utils.update_bn): a cumulative average, in train mode
+                        # under no_grad, on purpose
         running = [m for m in self._sensitive if m.training and _sensitive(m)]
         if not running:
             return

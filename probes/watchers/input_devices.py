@@ -43,10 +43,9 @@ class InputDevices(SafeWatcher):
     def _step_start(self, step: int) -> None:
         if not self.ctx.diagnose(step):
             return
-        hook = self.guard(self._pre_forward)
         for module in self.ctx.model.modules():
             if id(module) not in self._reported and (module._parameters or module._buffers):
-                self.handles.append(module.register_forward_pre_hook(hook, with_kwargs=True))
+                self.hook(module, "forward_pre", self._pre_forward, with_kwargs=True)
 
     def _step_end(self, step: int) -> None:
         for h in self.handles:

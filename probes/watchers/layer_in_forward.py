@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 
 from torch import nn
-from torch.nn.modules import module as nn_module
 
 from ..findings import Finding
 from ..tree import describe_module
@@ -28,10 +27,8 @@ class LayerCreatedInForward(SafeWatcher):
         self._reported: set = set()
         self._pending: dict[int, tuple] = {}        # id(layer) -> (layer, site): built, not yet assigned
         self._step = 0
-        self.handles += [
-            nn_module.register_module_parameter_registration_hook(self.guard(self._on_parameter)),
-            nn_module.register_module_module_registration_hook(self.guard(self._on_module)),
-        ]
+        self.hook(None, "parameter_registration", self._on_parameter)
+        self.hook(None, "module_registration", self._on_module)
 
     def _in_forward(self) -> bool:
         """Is the model's forward (through model(x) or model.forward(x)) on the stack right now?"""

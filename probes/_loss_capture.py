@@ -17,9 +17,8 @@ _original = None
 def _backward(self, *args, **kwargs):
     try:
         if self.numel() == 1 and self.requires_grad:
-            loss = self.detach()
             for listener in tuple(_listeners):
-                listener(loss)          # each listener is wrapped by its Probe's guard
+                listener(self)          # each listener is wrapped by its Probe's guard; keeps no graph
     except Exception:                   # noqa: BLE001 - the user's backward must run whatever we meet
         pass
     return _original(self, *args, **kwargs)

@@ -56,6 +56,10 @@ def explained_elsewhere(finding: dict, others: list[dict]) -> bool:
     The parameters of a layer built inside forward are, of course, in no optimizer: when every parameter a
     param-not-in-optimizer finding names belongs to a layer that layer-created-in-forward reported (by the
     name it was assigned to), that finding says why, and this one is not repeated."""
+    if finding.get("code") == "memory-growth":
+        # the RSS slope (a run check) repeats what the kept autograd graphs already said, later
+        return "kept_steps" not in (finding.get("evidence") or {}) and any(
+            o.get("code") == "memory-growth" and "kept_steps" in (o.get("evidence") or {}) for o in others)
     if finding.get("code") != "param-not-in-optimizer":
         return False
     layers = [o.get("evidence") or {} for o in others if o.get("code") == "layer-created-in-forward"]
@@ -70,3 +74,10 @@ def explained_elsewhere(finding: dict, others: list[dict]) -> bool:
         return bool(built) and evidence.get("count", len(stale)) == len(stale) and held == made
     names = [p.get("name", "") for p in evidence.get("parameters", [])]
     return bool(built and names) and all(any(n == b or n.startswith(b + ".") for b in built) for n in names)
+
+
+def notes(not_recorded: dict[str, str] | None, not_watched: list[str] | None) -> list[str]:
+    """What a report says about the parts of a run the Probe could not record or watch, one sentence each."""
+    said = [f"{name} was not recorded: ForgeScope failed on it ({why}); training was not affected and the "
+            f"rest was checked." for name, why in (not_recorded or {}).items()]
+    return said + list(not_watched or [])

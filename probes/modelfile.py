@@ -86,6 +86,21 @@ def model_factory(module: types.ModuleType, path: Path, name: str | None) -> tup
         return "build_model()", module.build_model
     classes = model_classes(module)
     candidates = [c for c in classes if _builds_without_arguments(c)]
+    if len(candidates) > 1:
+        # an Encoder and the Model that uses it: the model is the class no other class of the file refers to
+        outer = _outermost(candidates, classes, path)
+        roots = (_with_parameters(outer) or outer) if len(outer) > 1 else outer   # a loss module trains nothing
+        if len(roots) == 1:
+            return roots[0].__name__, roots[0]
+        if len(roots) < len(candidates):
+            used = [c.__name__ for c in candidates if c not in outer]
+            empty = [c.__name__ for c in outer if c not in roots]
+            considered = "; ".join(part for part in (
+                f"{', '.join(used)} used by another class" if used else "",
+                f"{', '.join(empty)} without parameters" if empty else "") if part)
+            raise UserCodeError(f"{path}: several models build without arguments and none uses the others "
+                                f"({', '.join(c.__name__ for c in roots)}; also considered: {considered}); "
+                                f"pick one with --model NAME or define build_model()")
     if len(candidates) == 1:
         return candidates[0].__name__, candidates[0]
     if not classes:
@@ -97,6 +112,39 @@ def model_factory(module: types.ModuleType, path: Path, name: str | None) -> tup
     listed = ", ".join(c.__name__ for c in candidates)
     raise UserCodeError(f"{path}: several models build without arguments ({listed}); "
                         f"pick one with --model NAME or define build_model()")
+
+
+def _outermost(candidates: list[type], classes: list[type], path: Path) -> list[type]:
+    """The candidates that no other nn.Module class of the file names in its body (read from the source)."""
+    import ast
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return candidates
+    names = {c.__name__ for c in classes}
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name in names:
+            for inner in ast.walk(node):
+                ref = inner.id if isinstance(inner, ast.Name) else inner.attr if isinstance(inner, ast.Attribute) \
+                    else None
+                if ref in names and ref != node.name:
+                    used.add(ref)
+    return [c for c in candidates if c.__name__ not in used]
+
+
+def _with_parameters(classes: list[type]) -> list[type]:
+    """Those whose instance has parameters (each built once; one that fails to build is kept)."""
+    keep = []
+    state = torch.random.get_rng_state()
+    for cls in classes:
+        try:
+            if any(True for _ in cls().parameters()):
+                keep.append(cls)
+        except Exception:       # noqa: BLE001 - building it for real will say what is wrong
+            keep.append(cls)
+    torch.random.set_rng_state(state)
+    return keep
 
 
 # -- inputs, targets, loss ------------------------------------------------------------------------

@@ -102,6 +102,7 @@ class Probe:
         self._data_wait = 0.0
         self._step_t0 = time.perf_counter()
         self._waited_before_first_step = False
+        self._backward_calls = 0            # over the whole run: backward with no optimizer step is a finding
         self.guard = Guard(core=CORE)
         self.guard.on_fail(CORE, self._halt)
 
@@ -157,11 +158,16 @@ class Probe:
         if self._closed:
             return
         self._closed = True
+        if self._recording and error:
+            for w in self.watchers:             # a crash mid-step can be the symptom of a bug they saw
+                w.step_failed(error)
         if self._recording and self._stepped:
             self._guarded(self._end_step)       # an unfinished multi-optimizer step
         self._recording = False
         self._detach()
         if self._writer is not None and self.error is None:
+            # before the run checks: they read it (backward without a single optimizer step is a bug)
+            self._guarded(lambda: self._writer.set_meta(backward_calls=self._backward_calls))
             self.guard.call("run checks", self._check_run)
         if self._writer is not None:
             try:
@@ -229,7 +235,8 @@ class Probe:
         context = WatchContext(model=self.model, optimizers=self.optimizers,
                                module_name=lambda m: self._module_names.get(id(m)),
                                emit=lambda f: self._guarded(self._add_findings, [f], self.step_count),
-                               diagnose=self._schedules["diagnose"], guard=guard)
+                               diagnose=self._schedules["diagnose"], guard=guard,
+                               record_meta=lambda **values: self._guarded(lambda: self._writer.set_meta(**values)))
         for cls in WATCHERS:
             watcher = cls()
             self.watchers.append(watcher)
@@ -421,10 +428,14 @@ class Probe:
         return hook
 
     def _on_backward(self, loss: torch.Tensor) -> None:
-        if not self._recording or len(self._losses) >= 1024:
+        if not self._recording:
             return
         if self._forward_ran or _loss_capture.listeners() == 1:
-            self._losses.append(loss)
+            self._backward_calls += 1
+            if len(self._losses) < 1024:
+                self._losses.append(loss.detach())
+            for w in self.watchers:
+                w.backward(loss)
 
     # -- never crash the training job -------------------------------------------------------------
     def _guarded(self, fn, *args):

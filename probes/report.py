@@ -57,6 +57,8 @@ def report_run(run_dir: str | Path) -> dict[str, Any]:
         loss = float(scalars["loss"].dropna().iloc[-1])
     status = run_status(path, meta)       # a run never closed whose writer went silent reads as stopped
     error = meta.get("error") if status == "failed" else None
+    from .findings import notes
     return {"model": meta.get("model"), "device": meta.get("device"), "steps": steps, "run_dir": str(path),
             "error": error, "findings": findings, "status": status, "ranks": ranks,
+            "notes": notes(meta.get("not_recorded"), meta.get("not_watched")),
             "loss": loss if loss is None or math.isfinite(loss) else loss}

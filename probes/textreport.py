@@ -47,7 +47,9 @@ def render(result: dict[str, Any], title: str) -> str:
         lines += ["", f"{_plural(counts['error'], 'error')} · {_plural(counts['warning'], 'warning')} · "
                       f"{counts['info']} info"]
     if not findings and not result.get("error"):
-        lines.append("No problems found.")
+        lines.append("No problems found." if not result.get("notes") else "No problems found in what was checked.")
+    for note in result.get("notes") or []:
+        lines += textwrap.wrap(f"note: {note}", _WIDTH, initial_indent="  ", subsequent_indent="        ")
     for f in findings:
         lines.append("")
         lines.append(f"{f['severity'].upper():8s}{f['code']} · {f['title']}")

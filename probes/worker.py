@@ -136,6 +136,30 @@ def _construction_sites(cls: type):
             del cls.__init__
 
 
+def _layers_built_in_forward(model: nn.Module, inputs) -> list[Finding]:
+    """layer-created-in-forward, seen in one forward of `model` watched by that watcher alone (no Probe yet:
+    the model has no parameters to build an optimizer from)."""
+    from .checks.base import WatchContext
+    from .watchers.layer_in_forward import LayerCreatedInForward
+    found: list[Finding] = []
+    names = {id(m): p for p, m in named_modules(model)}
+    ctx = WatchContext(model=model, optimizers=[], module_name=lambda m: names.get(id(m)), emit=found.append,
+                       diagnose=lambda step: True, guard=Guard())
+    watcher = LayerCreatedInForward()
+    watcher.attach(ctx)
+    watcher.step_start(0)
+    state = torch.random.get_rng_state()
+    try:
+        call_model(model, inputs)
+    except Exception:       # noqa: BLE001 - the check's own run reports the failure
+        pass
+    finally:
+        watcher.step_end(0)
+        watcher.detach()
+        torch.random.set_rng_state(state)
+    return found
+
+
 def _device_findings(model: nn.Module) -> list[Finding]:
     """mixed-devices from a registration tree taken now: for a failure before the Probe attached (no run
     log, so no run checks), when a tensor on another device is the likely reason."""
@@ -181,6 +205,9 @@ class Check:
             if self.probe is not None:
                 self.probe.close(error=self.result["error"])
                 self.result["steps"] = self.probe.step_count
+                from .findings import notes
+                failed = {k: v for k, v in self.probe.guard.failed.items() if k != "recording"}
+                self.result["notes"] = notes(failed, list(self.probe.guard.notes.values()))
         if self.cfg.get("compile_check") and completed and self.result["error"] is None:
             self._compile_check()
         found = (self.probe.findings if self.probe is not None else []) + self.extra
@@ -285,6 +312,10 @@ class Check:
             self.tracker.name(model)
 
         self.stage = "building the optimizer"
+        if not any(p.requires_grad for p in model.parameters()):
+            # nothing to train: when forward builds its layers (every layer made in forward), the optimizer
+            # is about to fail on an empty parameter list. Name that bug, not only the crash it causes.
+            self.extra += _layers_built_in_forward(model, inputs)
         if hooks.make_optimizer:
             with _construction_sites(torch.optim.Optimizer) as built:
                 optimizer = hooks.make_optimizer(model)

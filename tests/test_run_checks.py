@@ -520,3 +520,22 @@ def test_a_stray_tensor_is_named_when_the_first_forward_fails(tmp_path):
     line = next(i for i, text in enumerate(sample.splitlines(), 1) if "self.positions =" in text)
     assert (f["code"], f["module"], f["location"]) == ("mixed-devices", "", f"{model_file}:{line}")
     assert f["evidence"]["attributes"][0]["name"] == "positions"
+
+
+def test_dataloader_stall_verdict_holds_under_machine_load():
+    """A loader that costs about half of each step is a stall whether or not the machine is busy: a busy
+    machine slows some steps' compute (here a third of them 3x), which must not flip the verdict."""
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        steps = 12
+        wait = np.full(steps, 0.005) * rng.uniform(0.9, 1.1, steps)
+        compute = np.full(steps, 0.0045) * rng.uniform(0.9, 1.1, steps)
+        busy = rng.random(steps) < 1 / 3
+        compute[busy] *= 3
+        scalars = frame({"data_wait_s": [0.5, *wait], "step_time_s": [0.6, *(wait + compute)]})
+        meta = {"device": "cpu", "cpus": 2, "loader": {"class": "DataLoader", "num_workers": 0}}
+        (f,) = dataloader_stall(run(scalars=scalars, meta=meta))
+        assert 0.45 < f.evidence["median_share"] < 0.6, trial
+    # a loader that keeps up (0.2 ms a batch beside a 5 ms step) is not a stall, busy or not
+    quiet = frame({"data_wait_s": [0.5] + [0.0002] * 12, "step_time_s": [0.6] + [0.005, 0.015] * 6})
+    assert dataloader_stall(run(scalars=quiet, meta={"loader": {"num_workers": 0}})) == []

@@ -71,6 +71,7 @@ class WatchContext:
     emit: Callable[[Finding], None]            # report a finding (deduplicated by the Probe)
     diagnose: Callable[[int], bool]            # steps on which costly checks may run
     guard: Any = None                          # probes.guard.Guard: every hook a watcher adds runs through it
+    record_meta: Callable[..., None] = lambda **values: None   # add plain values to the run's meta
 
 
 class Watcher:
@@ -90,6 +91,12 @@ class Watcher:
 
     def step_end(self, step: int) -> None:
         """Step `step` is complete (its optimizer step has run, gradients are still there)."""
+
+    def step_failed(self, error: str) -> None:
+        """The loop raised mid-step: a crash that is itself the symptom of a bug may still be named."""
+
+    def backward(self, loss) -> None:
+        """`.backward()` is about to run on `loss` (the live tensor: read its graph, keep no reference)."""
 
     def detach(self) -> None:
         """Remove every hook; leave the model exactly as it was. Safe to call twice."""

@@ -75,8 +75,10 @@ def dataloader_stall(data: RunData) -> list[Finding]:
     frame = frame[frame["step_time_s"] > 0]
     if len(frame) < T.DATA_WAIT_MIN_STEPS:
         return []
-    share = (frame["data_wait_s"] / frame["step_time_s"]).clip(upper=1.0)
-    median_share, median_wait = float(share.median()), float(frame["data_wait_s"].median())
+    median_wait = float(frame["data_wait_s"].median())
+    # a busy machine only ever adds time to the model's compute: its lower quartile is what a step needs
+    compute = float((frame["step_time_s"] - frame["data_wait_s"]).clip(lower=0).quantile(T.DATA_COMPUTE_QUANTILE))
+    median_share = median_wait / (median_wait + compute) if median_wait + compute > 0 else 0.0
     if median_share < T.DATA_WAIT_SHARE or median_wait < T.DATA_WAIT_MIN_S:
         return []
     loader = data.meta.get("loader") or {}

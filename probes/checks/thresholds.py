@@ -57,8 +57,18 @@ MEMORY_RSS_FLOOR = 32 << 20         # total fitted growth over the window (32 Mi
 MEMORY_CUDA_SLOPE = 256 << 10       # bytes/step: CUDA's allocated counter is exact, so a smaller slope is real
 MEMORY_CUDA_FLOOR = 16 << 20        # total fitted growth over the window (16 MiB)
 
-# dataloader-stall: share of each step spent waiting for the next batch (data_wait_s / step_time_s).
-DATA_WAIT_SHARE = 0.5               # half the step idle waiting for data: the loader is the bottleneck
+# memory-growth from autograd (watchers/kept_graphs.py): the graphs of this many earlier steps still alive
+# (the step just before is not counted: a loop may keep its last loss) is a loop keeping its tensors
+KEPT_GRAPH_STEPS = 3
+KEPT_GRAPH_WATCH_STEPS = 8          # marked on the first steps (and on diagnostic steps after)
+
+# dataloader-stall: share of the step spent waiting for the next batch, from the median wait and the median
+# compute time (step time less the wait) over the steps after worker start-up. Medians ignore the slow steps a
+# busy machine adds; the share is judged well below the real stalls seen (0.5-0.65 of a step, where a
+# threshold at 0.5 flipped the verdict from run to run with machine load): at 0.3 the model idles almost a
+# third of every step, and background workers would make training ~1.4x faster or more.
+DATA_WAIT_SHARE = 0.3
+DATA_COMPUTE_QUANTILE = 0.25        # compute per step: its lower quartile (load adds time, never removes it)
 DATA_WAIT_MIN_S = 0.002             # median wait per step; microsecond waits on a toy step are not worth fixing
 DATA_WAIT_MIN_STEPS = 3             # steps after the first (worker start-up is not a stall)
 DATA_WAIT_MAX_WORKERS = 8           # suggested num_workers is capped here: beyond ~8 returns diminish

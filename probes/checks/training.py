@@ -127,6 +127,9 @@ def param_not_in_optimizer(data: RunData) -> list[Finding]:
 # -- weights-not-updating -----------------------------------------------------------------------------
 def weights_not_updating(data: RunData) -> list[Finding]:
     tree = data.tree
+    never = _never_stepped(data)
+    if never:
+        return never
     grads, updates = data.series("grad_norm"), data.series("update_norm")
     held = [t for t in parameters(tree)
             if t["optimizer"] is not None and t["name"] in updates.columns and t["name"] in grads.columns]
@@ -179,6 +182,28 @@ def weights_not_updating(data: RunData) -> list[Finding]:
         evidence={"parameters": stuck[:20], "count": len(stuck), "lr": lrs},
         fix=("Check the learning rate each step (optimizer.param_groups[0]['lr']): a warm-up factor like "
              "step // warmup is 0 until the end of warm-up; use step / warmup."))]
+
+
+def _never_stepped(data: RunData) -> list[Finding]:
+    """backward() ran, yet not one optimizer step ended a step: optimizer.step() is never called."""
+    calls = data.meta.get("backward_calls") or 0
+    if not calls or not data.meta.get("optimizers") or "loss" in data.scalars.columns and len(data.scalars):
+        return []
+    held = [t["name"] for t in parameters(data.tree) if t["optimizer"] is not None and t["requires_grad"]]
+    if not held:
+        return []
+    return [Finding(
+        code="weights-not-updating", severity="error",
+        title=f"backward() ran {calls} time(s) but optimizer.step() was never called: no weight changed",
+        detail=(f"The loop computed gradients {calls} time(s), and the optimizer "
+                f"({', '.join(o.get('class', '?') for o in data.meta['optimizers'])}) never stepped, so all "
+                f"{len(held)} parameter(s) it holds are exactly as they were initialised. Often "
+                f"scheduler.step() is called where optimizer.step() belongs, or the step sits in a branch "
+                f"that never runs."),
+        module="", location=optimizer_location(data, range(len(data.meta.get("optimizer_locations") or [])))
+        or module_location(data.tree, ""),
+        evidence={"backward_calls": calls, "optimizer_steps": 0, "parameters": held[:20], "count": len(held)},
+        fix="Call optimizer.step() after loss.backward() in every training step (then scheduler.step()).")]
 
 
 def _common_parent(paths: list[str]) -> str:

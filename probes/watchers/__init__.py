@@ -15,6 +15,8 @@ from .direct_forward import ForwardCalledDirectly
 from .eval_mode import EvalModeMissing
 from .input_devices import InputDevices
 from .layer_in_forward import LayerCreatedInForward
+from .kept_graphs import KeptGraphs
+from .loss_graph import LossGraph
 
 WATCHERS: tuple = (LayerCreatedInForward, GradientChainBroken, ForwardCalledDirectly, EvalModeMissing, DeadUnits,
-                   InputDevices)
+                   InputDevices, LossGraph, KeptGraphs)

@@ -46,6 +46,13 @@ class SafeWatcher(Watcher):
     def step_end(self, step: int) -> None:
         self._run(self._step_end, step)
 
+    def backward(self, loss) -> None:
+        self._run(self._backward, loss)
+
+    def step_failed(self, error: str) -> None:
+        """The training loop raised in the middle of a step (the Probe is closing with this error)."""
+        self._run(self._step_failed, error)
+
     def detach(self) -> None:
         try:
             self._detach()
@@ -60,6 +67,12 @@ class SafeWatcher(Watcher):
         pass
 
     def _step_end(self, step: int) -> None:
+        pass
+
+    def _backward(self, loss) -> None:
+        pass
+
+    def _step_failed(self, error: str) -> None:
         pass
 
     def _detach(self) -> None:

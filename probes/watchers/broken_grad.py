@@ -60,6 +60,7 @@ class GradientChainBroken(SafeWatcher):
         self._active = False
 
     def _step_start(self, step: int) -> None:
+        self._step_no = step
         self._active = bool(self.ctx.diagnose(step))
         if not self._active:
             return
@@ -85,8 +86,18 @@ class GradientChainBroken(SafeWatcher):
             self._mode.__exit__(None, None, None)
 
     def _module_done(self, module, args, output) -> None:
-        if torch.is_grad_enabled() and id(module) not in self._finished:
-            self._finished[id(module)] = len(self._finished)
+        if torch.is_grad_enabled():
+            if id(module) not in self._finished:
+                self._finished[id(module)] = len(self._finished)
+        elif self._mode_on and any(p.requires_grad for p in module._parameters.values() if p is not None):
+            # a layer run under torch.no_grad() inside a forward that started with gradients on: its output is
+            # a constant, so whatever ran before it gets no gradient through it
+            caller = next(user_frames(1), None)
+            where = frame_location(caller)
+            if caller is not None and where not in self._cuts:
+                owner = next((frame_module(f) for f in user_frames(1)
+                              if self.ctx.module_name(frame_module(f)) is not None), None)
+                self._cuts[where] = {"op": "torch.no_grad()", "after": len(self._finished), "owner": owner}
 
     def _on_cut(self, func, args) -> None:
         if not (args and isinstance(args[0], torch.Tensor) and args[0].requires_grad and torch.is_grad_enabled()):
@@ -133,6 +144,27 @@ class GradientChainBroken(SafeWatcher):
             if before and where not in self._reported:
                 self._reported.add(where)
                 self._emit(where, cut, before, step)
+
+    def _step_failed(self, error: str) -> None:
+        """backward() raised because the loss has no graph ('does not require grad'): with a cut recorded in
+        this step's forward, that cut is why. Every layer that ran before it is cut off."""
+        if not self._active or not self._cuts or "does not require grad" not in error:
+            return
+        broken: dict[int, list[str]] = {}
+        for name, module in self._named_modules():
+            if id(module) in self._finished:
+                names = [f"{name}.{k}" if name else k for k, p in module._parameters.items()
+                         if p is not None and p.requires_grad]
+                if names:
+                    broken[id(module)] = names
+        for where, cut in self._cuts.items():
+            owner = id(cut["owner"]) if cut["owner"] is not None else None
+            before = [n for mid, names in broken.items() if self._finished[mid] < cut["after"] or mid == owner
+                      for n in names]
+            if before and where not in self._reported:
+                self._reported.add(where)
+                self._emit(where, cut, before, self._step_no)
+        self._cuts = {}
 
     def _detach(self) -> None:
         if getattr(self, "_mode_on", False):        # closed in the middle of a forward

@@ -1,0 +1,122 @@
+"""What the loss's autograd graph says, read when `.backward()` is called on it.
+
+* gradient-chain-broken, when no backward of a step reaches any trainable parameter of the model: the loss
+  was rebuilt from plain numbers (`torch.tensor([loss.item()], requires_grad=True)`) or from detached
+  outputs, so backward runs, and nothing learns. Judged over the whole step, so a GAN's discriminator loss
+  (which reaches only the other model) next to the generator's is fine; on diagnostic steps only (the walk
+  over the graph costs about a microsecond a node).
+* the number of classes of a cross-entropy loss (log_softmax then nll_loss, mean over the batch, as
+  F.cross_entropy and nn.CrossEntropyLoss build it), recorded in the run's meta so that
+  suspicious-initial-loss can judge the first loss of any loop: the check's own, a user's loss_fn or
+  train_step, or a Probe in the user's training script.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..findings import Finding
+from ._base import SafeWatcher, frame_location, user_frames
+
+_WALK_LIMIT = 200_000           # graph nodes visited before giving up (then: unknown, never a finding)
+_NLL = ("NllLossBackward0", "NllLoss2DBackward0")
+_PASS_THROUGH = ("ViewBackward0", "ReshapeAliasBackward0", "UnsafeViewBackward0", "PermuteBackward0",
+                 "TransposeBackward0", "ToCopyBackward0", "CloneBackward0", "SliceBackward0", "SelectBackward0",
+                 "ContiguousBackward0")
+
+
+def reaches(loss: torch.Tensor, params: set[int]) -> bool | None:
+    """Does the graph of `loss` reach any tensor in `params` (ids)? None when it is too large to walk."""
+    root = loss.grad_fn
+    if root is None:
+        return False
+    seen, todo = set(), [root]
+    while todo:
+        node = todo.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if len(seen) > _WALK_LIMIT:
+            return None
+        variable = getattr(node, "variable", None)          # AccumulateGrad: a leaf that gets .grad
+        if variable is not None and id(variable) in params:
+            return True
+        todo.extend(n for n, _ in node.next_functions)
+    return False
+
+
+def cross_entropy_classes(loss: torch.Tensor) -> int | None:
+    """The number of classes when `loss` is a plain mean cross-entropy (log_softmax -> nll_loss)."""
+    node = loss.grad_fn
+    if node is None or type(node).__name__ not in _NLL or getattr(node, "_saved_reduction", None) != 1:
+        return None
+    for _ in range(6):
+        inputs = [n for n, _ in node.next_functions if n is not None]
+        if len(inputs) != 1:
+            return None
+        node = inputs[0]
+        name = type(node).__name__
+        if name == "LogSoftmaxBackward0":
+            result, dim = node._saved_result, node._saved_dim
+            return int(result.shape[dim]) if result.dim() else None
+        if name not in _PASS_THROUGH:
+            return None
+    return None
+
+
+class LossGraph(SafeWatcher):
+    code = "gradient-chain-broken"
+
+    def _attach(self) -> None:
+        self._classes_known = False
+        self._reported = False
+        self._step = 0
+        self._active = False
+
+    def _step_start(self, step: int) -> None:
+        self._step = step
+        self._active = not self._reported and bool(self.ctx.diagnose(step))
+        self._backwards = 0                 # backward calls this step whose graph was walked
+        self._reached = False
+        self._first: dict | None = None
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        if not self._classes_known:
+            self._classes_known = True      # the first loss only: it is the one at initialisation
+            classes = cross_entropy_classes(loss)
+            if classes is not None and classes >= 2:
+                self.ctx.record_meta(classes=classes)
+        if not self._active or self._reached:
+            return
+        params = {id(p) for p in self.ctx.model.parameters() if p.requires_grad}
+        if not params:
+            return
+        hit = reaches(loss, params)
+        if hit is None or hit:
+            self._reached = True            # too large to tell, or it does reach: nothing to say this step
+            return
+        self._backwards += 1
+        if self._first is None:
+            frame = next(user_frames(2), None)
+            self._first = {"location": frame_location(frame),
+                           "grad_fn": type(loss.grad_fn).__name__ if loss.grad_fn is not None else None}
+
+    def _step_end(self, step: int) -> None:
+        if not self._active or self._reached or not self._backwards or self._first is None:
+            return
+        self._reported = True
+        leaf = self._first["grad_fn"] is None
+        self.ctx.emit(Finding(
+            code=self.code, severity="error",
+            title="backward() runs on a loss that does not depend on the model's parameters",
+            detail=(f"At step {step}, {self._backwards} backward call(s) ran on a loss whose autograd graph "
+                    f"reaches none of the model's trainable parameters"
+                    + (" — the loss is a leaf tensor, built from plain numbers (torch.tensor(..., "
+                       "requires_grad=True) around a loss.item() or a NumPy value)" if leaf else
+                       " — it was computed from detached outputs")
+                    + ". Backward runs and the optimizer steps, but no parameter gets a gradient: the model "
+                      "never learns."),
+            module="", location=self._first["location"],
+            evidence={"step": step, "backward_calls": self._backwards, "loss_grad_fn": self._first["grad_fn"],
+                      "trainable_parameters": sum(1 for p in self.ctx.model.parameters() if p.requires_grad)},
+            fix=("Compute the loss from the model's outputs with torch operations and call backward on that "
+                 "tensor; never rebuild it with torch.tensor(loss.item()) or from .detach()/.numpy() values.")))

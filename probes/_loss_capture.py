@@ -16,7 +16,7 @@ _original = None
 
 def _backward(self, *args, **kwargs):
     try:
-        if self.numel() == 1 and self.requires_grad:
+        if self.numel() == 1:        # a loss without a graph too: its backward is about to raise
             for listener in tuple(_listeners):
                 listener(self)          # each listener is wrapped by its Probe's guard; keeps no graph
     except Exception:                   # noqa: BLE001 - the user's backward must run whatever we meet

@@ -56,6 +56,10 @@ def explained_elsewhere(finding: dict, others: list[dict]) -> bool:
     The parameters of a layer built inside forward are, of course, in no optimizer: when every parameter a
     param-not-in-optimizer finding names belongs to a layer that layer-created-in-forward reported (by the
     name it was assigned to), that finding says why, and this one is not repeated."""
+    if finding.get("code") == "gradient-chain-broken" and (finding.get("evidence") or {}).get("no_graph"):
+        # a loss without a graph is explained by the cut in forward that made it, when that was seen
+        return any(o.get("code") == "gradient-chain-broken" and (o.get("evidence") or {}).get("op")
+                   for o in others)
     if finding.get("code") == "memory-growth":
         # the RSS slope (a run check) repeats what the kept autograd graphs already said, later
         return "kept_steps" not in (finding.get("evidence") or {}) and any(

@@ -430,10 +430,11 @@ class Probe:
     def _on_backward(self, loss: torch.Tensor) -> None:
         if not self._recording:
             return
-        if self._forward_ran or _loss_capture.listeners() == 1:
+        if (self._forward_ran or _loss_capture.listeners() == 1) and loss.requires_grad:
             self._backward_calls += 1
             if len(self._losses) < 1024:
                 self._losses.append(loss.detach())
+        if self._forward_ran or _loss_capture.listeners() == 1:
             for w in self.watchers:
                 w.backward(loss)
 

@@ -172,13 +172,17 @@ def _walk_container(value, path: str, depth: int = 0) -> Iterator[tuple[str, Any
             yield from _walk_container(v, f"{path}[{i}]", depth + 1)
 
 
+_MODULE_STATE = frozenset(vars(nn.Module()))      # what Module.__init__ sets: training, _parameters, hook dicts
+
+
 def unregistered_attributes(path: str, module: nn.Module) -> list[dict[str, Any]]:
     """Attributes of one module that hold modules or trainable tensors without registering them."""
     out = []
     cls = type(module)
+    private_too = is_user_class(cls)        # self._layers = [...] in the user's class is the same bug
     for attr, value in vars(module).items():
-        if attr.startswith("_"):
-            continue                       # nn.Module's own state (_parameters, _modules, ...)
+        if attr in _MODULE_STATE or (attr.startswith("_") and not private_too):
+            continue                       # nn.Module's own state (_parameters, _modules, ...), library internals
         full = f"{path}.{attr}" if path else attr
         if isinstance(value, torch.Tensor) and not isinstance(value, nn.Module):
             if value.requires_grad or isinstance(value, nn.Parameter):

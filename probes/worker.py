@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from .checks.registration import missing_super_init_finding
 from .errors import UserCodeError, _is_library, describe_failure, user_frame
-from .findings import Finding, location
+from .findings import Finding, explained_elsewhere, location
 from .guard import Guard
 from .modelfile import (UserHooks, call_model, class_dim, default_loss, first_output_tensor, infer_inputs,
                         infer_targets, load_module, model_factory, resolve_device, split_batch, to_device)
@@ -100,11 +100,32 @@ def _construction_super_init(exc: BaseException, factory=None) -> Finding | None
         return None
     me, file, line = culprit
     cls = type(me)
-    # the model class itself failed, not a layer built inside it: the finding is about the model (path "")
-    module = "" if cls is factory and building[0] is me else None
+    # the outermost module being built failed: the finding is about the model (path ""); a module built inside
+    # it is named by the attributes its parents were assigning it to (self.trunk = Trunk() -> "trunk")
+    module = "" if building[0] is me else _assigned_path(exc.__traceback__, building, me)
     finding = missing_super_init_finding(cls.__name__, module, init_location(cls), error=str(exc))
     finding.evidence["failed_at"] = location(file, line)
     return finding
+
+
+def _assigned_path(tb, building: list, me) -> str | None:
+    """The dotted path `me` would have had: for each parent __init__ on the stack, the `self.NAME = ...` its
+    current line assigns (None when a line does not read that way, e.g. a layer built in a loop)."""
+    import linecache
+    import re
+    lines = {}
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if tb.tb_frame.f_code.co_name == "__init__" and any(owner is b for b in building):
+            lines[id(owner)] = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    names = []
+    for parent in building[:[id(b) for b in building].index(id(me))]:
+        m = re.match(r"\s*self\.(\w+)\s*=", lines.get(id(parent), ""))
+        if m is None:
+            return None
+        names.append(m[1])
+    return ".".join(names)
 
 
 @contextlib.contextmanager
@@ -210,8 +231,8 @@ class Check:
                 self.result["notes"] = notes(failed, list(self.probe.guard.notes.values()))
         if self.cfg.get("compile_check") and completed and self.result["error"] is None:
             self._compile_check()
-        found = (self.probe.findings if self.probe is not None else []) + self.extra
-        self.result["findings"] = [f.to_dict() for f in found]
+        found = [f.to_dict() for f in (self.probe.findings if self.probe is not None else []) + self.extra]
+        self.result["findings"] = [f for f in found if not explained_elsewhere(f, found)]
         return self.result
 
     def _compile_check(self) -> None:

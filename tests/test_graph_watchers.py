@@ -91,8 +91,9 @@ def test_a_layer_under_no_grad_inside_forward_cuts_the_layers_before_it(tmp_path
         opt.step()
     _, result = loop(Net(), tmp_path, step)
     (f,) = [f for f in result["findings"] if f["code"] == "gradient-chain-broken"]
-    assert f["evidence"]["op"] == "torch.no_grad()" and f["evidence"]["params_without_grad"] == ["fc1.weight",
-                                                                                                  "fc1.bias"]
+    # fc1 before the region, and fc2 inside it: neither ever trains
+    assert f["evidence"]["op"] == "torch.no_grad()"
+    assert f["evidence"]["params_without_grad"] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
     assert f["location"].endswith(f":{Net.forward.__code__.co_firstlineno + 3}")
 
 
@@ -135,9 +136,11 @@ def test_backward_that_fails_after_a_data_cut_is_named_as_the_cut(tmp_path):
         with Probe(model, opt, run_dir=tmp_path) as probe:
             x, y = batch(0)
             F.cross_entropy(model(x), y).backward()
-    (f,) = probe.findings
-    assert (f.code, f.module, f.evidence["op"]) == ("gradient-chain-broken", "", ".data")
-    assert set(f.evidence["params_without_grad"]) == {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
+    # the loss without a graph is seen at backward too; one bug, one finding: the cut that explains it
+    assert sorted(f.evidence.get("op", "no graph") for f in probe.findings) == [".data", "no graph"]
+    (f,) = report_run(probe.run_path)["findings"]
+    assert (f["code"], f["module"], f["evidence"]["op"]) == ("gradient-chain-broken", "", ".data")
+    assert set(f["evidence"]["params_without_grad"]) == {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
 
 
 @pytest.mark.parametrize("keep", ["outputs", "losses", "total"])
@@ -219,3 +222,19 @@ def test_backward_without_any_optimizer_step_is_weights_not_updating(tmp_path):
     (f,) = result["findings"]
     assert (f["code"], f["severity"], f["module"]) == ("weights-not-updating", "error", "")
     assert f["evidence"]["backward_calls"] == 4 and f["evidence"]["optimizer_steps"] == 0
+
+
+def test_a_loss_cut_outside_forward_is_named_before_backward_raises(tmp_path):
+    """argmax predictions into the loss: no cut inside forward to blame, the loss itself has no graph."""
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        with Probe(model, opt, run_dir=tmp_path) as probe:
+            x, y = batch(0)
+            predicted = model(x).argmax(1).float()
+            loss = F.mse_loss(predicted, y.float())
+            loss.backward()
+    (f,) = report_run(probe.run_path)["findings"]
+    assert (f["code"], f["module"], f["evidence"]["no_graph"]) == ("gradient-chain-broken", "", True)
+    assert f["location"].endswith(":" + str(test_a_loss_cut_outside_forward_is_named_before_backward_raises
+                                             .__code__.co_firstlineno + 9))

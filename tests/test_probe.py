@@ -118,7 +118,8 @@ def test_statistics_equal_a_naive_per_parameter_computation(tmp_path):
             after = list(model.parameters())
             naive["update_norm"].append([(a - b).norm().item() for a, b in zip(after, before)])
             naive["weight_norm"].append([a.norm().item() for a in after])
-            naive["update_ratio"].append([(a - b).norm().item() / a.norm().item() for a, b in zip(after, before)])
+            naive["update_ratio"].append([(a - b).norm().item() / b.norm().item() if b.norm() > 0 else math.nan
+                                          for a, b in zip(after, before)])      # against the weight before
             naive["loss"].append(loss.item())
     reader = RunReader(probe.run_path)
     for series in ("grad_norm", "update_norm", "weight_norm", "update_ratio"):

@@ -158,6 +158,15 @@ def test_weights_not_updating_edges():
     assert weights_not_updating(zero) == []
 
 
+def test_weights_that_stop_changing_midway_are_reported_from_that_step():
+    """A schedule that reaches lr 0 and stays there (an integer-division annealing): moved, then not."""
+    (f,) = weights_not_updating(not_updating_run([0.01] * 10 + [0.0] * 5, lr=0.1))
+    assert f.title.startswith("net.0.weight stopped changing at step 10")
+    assert f.evidence["parameters"][0]["since"] == 10 and f.evidence["parameters"][0]["moved_before"]
+    # a schedule that touches 0 on its last steps only is not stuck
+    assert weights_not_updating(not_updating_run([0.01] * 18 + [0.0] * 2, lr=0.1)) == []
+
+
 # -- nonfinite-values ---------------------------------------------------------------------------------
 def test_nonfinite_activation_blames_the_first_leaf_module_at_the_first_bad_step():
     tree = make_tree([tensor("enc.weight"), tensor("dec.weight")],

@@ -43,16 +43,18 @@ def block_of(module: str) -> str:
     return module
 
 
-def depth_blocks(data: RunData) -> list[dict]:
+def depth_blocks(data: RunData, optimizer: int | None = None) -> list[dict]:
     """Per block, in depth (tree) order: the RMS gradient per element of its weight matrices (each the
     median over its recorded steps) and the median update ratio of those weights. Plain numbers: the
-    finding stores them, and its chart draws them."""
+    finding stores them, and its chart draws them. With `optimizer`, only the weights it trains."""
     grads = finite(data.series("grad_norm"))
     ratios = finite(data.series("update_ratio"))
     classes = {m["path"]: m.get("class") for m in (data.tree or {}).get("modules", [])}
     blocks: dict[str, dict] = {}
     for t in weight_matrices(data.tree):
         if t["name"] not in grads.columns or classes.get(t["module"]) in _EMBEDDINGS or not t.get("numel"):
+            continue
+        if optimizer is not None and t.get("optimizer") != optimizer:
             continue
         values = grads[t["name"]].dropna()
         if len(values) < T.GRAD_MIN_STEPS or not values.median() > 0:
@@ -84,8 +86,16 @@ def _trend(values: list[float]) -> tuple[float, float]:
 
 
 def gradient_depth(data: RunData) -> list[Finding]:
-    """Gradients that fall (or rise) steadily across depth, block by block, towards the input."""
-    blocks = depth_blocks(data)
+    """Gradients that fall (or rise) steadily across depth, block by block, towards the input; judged for
+    each network an optimizer trains (a GAN's generator and critic are two stacks, not one)."""
+    groups = sorted({t.get("optimizer") for t in weight_matrices(data.tree) if t.get("optimizer") is not None})
+    found = []
+    for optimizer in groups if len(groups) > 1 else [None]:
+        found += _depth_findings(data, depth_blocks(data, optimizer))
+    return found
+
+
+def _depth_findings(data: RunData, blocks: list[dict]) -> list[Finding]:
     if len(blocks) < T.DEPTH_MIN_BLOCKS:
         return []
     rank, decades = _trend([b["grad_rms"] for b in blocks])
@@ -194,9 +204,13 @@ def update_ratio(data: RunData) -> list[Finding]:
               if v > 0 and t.get("optimizer") not in self_scaling]
     if not layers:
         return []
+    early = _early_ratios(data)
     found = []
     for high in (True, False):
-        hit = [(t, v) for t, v, _ in layers if (v > T.UPDATE_RATIO_HIGH if high else v < T.UPDATE_RATIO_LOW)]
+        # too high: over the run, or over its first steps (a far too high lr inflates the weights, and the
+        # ratio against ever larger weights falls back under the threshold later in the run)
+        hit = [(t, max(v, early.get(t["name"], 0.0)) if high else v) for t, v, _ in layers]
+        hit = [(t, v) for t, v in hit if (v > T.UPDATE_RATIO_HIGH if high else v < T.UPDATE_RATIO_LOW)]
         if not hit or len(hit) < T.UPDATE_RATIO_MIN_FRACTION * len(layers):
             continue
         names = [t["name"] for t, _ in hit]
@@ -223,6 +237,24 @@ def update_ratio(data: RunData) -> list[Finding]:
     return found
 
 
+def _early_ratios(data: RunData) -> dict[str, float]:
+    """Median update ratio over each weight's first recorded steps, for weights that did not start at zero
+    (a zero-initialised weight, LoRA's B say, has no ratio on its first step and moves a lot relative to
+    itself while it grows from nothing: that is by design)."""
+    frame = finite(data.series("update_ratio"))
+    if frame.empty:
+        return {}
+    first = frame.iloc[0]
+    out = {}
+    for name in frame.columns:
+        if not math.isfinite(first[name]):
+            continue
+        values = frame[name].dropna().iloc[:T.UPDATE_RATIO_EARLY_STEPS]
+        if len(values) >= T.UPDATE_RATIO_MIN_STEPS:
+            out[name] = float(values.median())
+    return out
+
+
 # -- suspicious-initial-loss --------------------------------------------------------------------------
 def suspicious_initial_loss(data: RunData) -> list[Finding]:
     classes = data.meta.get("classes")
@@ -234,7 +266,9 @@ def suspicious_initial_loss(data: RunData) -> list[Finding]:
     if not math.isfinite(first) or expected / T.INITIAL_LOSS_RATIO <= first <= expected * T.INITIAL_LOSS_RATIO:
         return []
     high = first > expected
-    last = next((m for m in reversed(weight_matrices(data.tree)) if m), None)
+    # the output layer: the last weight matrix that trains (a momentum encoder or frozen head after it is not)
+    last = next((m for m in reversed(weight_matrices(data.tree)) if m.get("requires_grad", True)
+                 and m.get("optimizer", 0) is not None), None)
     module = last["module"] if last else None
     return [Finding(
         code="suspicious-initial-loss", severity="info",

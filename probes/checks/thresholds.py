@@ -11,6 +11,10 @@ NOT_UPDATING_MIN_GRAD = 1e-12       # a gradient this small may legitimately rou
 # SGD's lr x 1e-9 is below float32's resolution of the bias. A real bug (lr 0, weights restored) leaves
 # weights with ordinary gradients unchanged.
 NOT_UPDATING_REL_GRAD = 1e-6
+# weights that moved at first and then stopped (a schedule that reaches lr 0 and stays there, weights
+# restored from a copy each step): the unmoving steps at the end of the run must be at least this share of
+# its recorded steps (and NOT_UPDATING_MIN_STEPS): a schedule that touches 0 on its last step is not a bug
+NOT_UPDATING_TAIL_FRACTION = 0.2
 
 # vanishing-gradients / exploding-gradients across depth. Single tensors are small by design in healthy
 # models (attention query/key projections, a layer scale initialised at 1e-6, LoRA's A while B is zero), so
@@ -42,6 +46,7 @@ UPDATE_RATIO_HIGH = 0.3             # each step rewrites a third of the weight: 
 UPDATE_RATIO_LOW = 1e-6             # a thousand times below the usual: the weights barely move
 UPDATE_RATIO_MIN_FRACTION = 0.5     # "many layers": at least half of the weight matrices with data
 UPDATE_RATIO_MIN_STEPS = 2          # recorded steps per parameter before its median counts
+UPDATE_RATIO_EARLY_STEPS = 3        # "too high" is also judged on the median of the first recorded steps
 # optimizers that choose their own step length (quasi-Newton with a line search or curvature estimate):
 # their update size says nothing about a learning rate, so update-ratio does not judge their parameters
 UPDATE_RATIO_SELF_SCALING = frozenset({"LBFGS"})

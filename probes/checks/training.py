@@ -131,8 +131,11 @@ def weights_not_updating(data: RunData) -> list[Finding]:
     if never:
         return never
     grads, updates = data.series("grad_norm"), data.series("update_norm")
+    # steps marked by hand (probe.step(), a hand-written update): every trainable parameter is "held"
+    manual = bool(tree) and not tree.get("n_optimizers", len(data.meta.get("optimizers", [])))
     held = [t for t in parameters(tree)
-            if t["optimizer"] is not None and t["name"] in updates.columns and t["name"] in grads.columns]
+            if (t["optimizer"] is not None or (manual and t["requires_grad"]))
+            and t["name"] in updates.columns and t["name"] in grads.columns]
     stuck: list[dict] = []
     if held:
         # all parameters at once (a per-parameter pandas loop took ~2 s on 500 parameters x 100,000 steps):
@@ -148,14 +151,19 @@ def weights_not_updating(data: RunData) -> list[Finding]:
             typical = np.nanmedian(np.where(np.isfinite(every) & (every > 0), every, np.nan), axis=1)
         floor = np.maximum(T.NOT_UPDATING_MIN_GRAD, np.nan_to_num(typical, nan=0.0) * T.NOT_UPDATING_REL_GRAD)
         usable = np.isfinite(g) & np.isfinite(u) & (g > floor[:, None])
-        moved = (usable & (u != 0)).any(axis=0)
         for j, t in enumerate(held):
             rows = np.flatnonzero(usable[:, j])
-            if len(rows) < T.NOT_UPDATING_MIN_STEPS or moved[j]:
+            if len(rows) < T.NOT_UPDATING_MIN_STEPS:
+                continue
+            # the steps at the end of the run on which it stopped moving (all of them: it never moved)
+            moving = np.flatnonzero(u[rows, j] != 0)
+            still = rows if not len(moving) else rows[moving[-1] + 1:]
+            if len(still) < max(T.NOT_UPDATING_MIN_STEPS, T.NOT_UPDATING_TAIL_FRACTION * len(rows)):
                 continue
             stuck.append({"name": t["name"], "module": t["module"], "optimizer": t["optimizer"],
-                          "param_group": t["param_group"], "steps": [int(s) for s in steps[rows[:10]]],
-                          "grad_norm": float(np.median(g[rows, j])), "update_norm": 0.0})
+                          "param_group": t["param_group"], "steps": [int(s) for s in steps[still[:10]]],
+                          "since": int(steps[still[0]]), "moved_before": bool(len(moving)),
+                          "grad_norm": float(np.median(g[still, j])), "update_norm": 0.0})
     if not stuck:
         return []
     lrs = {}
@@ -169,11 +177,16 @@ def weights_not_updating(data: RunData) -> list[Finding]:
     modules = sorted({s["module"] for s in stuck}, key=lambda m: module_order(tree).get(m, 0))
     module = modules[0] if len(modules) == 1 else _common_parent(modules)
     names = [s["name"] for s in stuck]
+    stopped = all(s["moved_before"] for s in stuck)
+    since = min(s["since"] for s in stuck)
     return [Finding(
         code="weights-not-updating", severity="error",
-        title=f"{_names(names)} have gradients but do not change",
-        detail=(f"{len(stuck)} parameter(s) held by the optimizer received non-zero gradients on "
-                f"{len(stuck[0]['steps'])}+ steps, yet optimizer.step() left them exactly as they were"
+        title=(f"{_names(names)} stopped changing at step {since}, with gradients" if stopped else
+               f"{_names(names)} have gradients but do not change"),
+        detail=(f"{len(stuck)} parameter(s) {'the step updates' if manual else 'held by the optimizer'} received "
+                f"non-zero gradients on {len(stuck[0]['steps'])}+ steps"
+                + (f" from step {since} on (they moved before)" if stopped else "")
+                + f", yet {'each step' if manual else 'optimizer.step()'} left them exactly as they were"
                 + (" — the learning rate the optimizer started with is 0" if zero_lr else "")
                 + ". Usual causes: lr=0 (a warm-up schedule computed with integer division, a scheduler "
                   "multiplying by 0), or weights restored after every step."),

@@ -1,4 +1,4 @@
-"""Weight change per step: ||ΔW||, ||W|| and the update ratio ||ΔW|| / ||W||, per parameter."""
+"""Weight change per step: ||ΔW||, ||W|| and the update ratio ||ΔW|| / ||W|| (W before the step), per parameter."""
 from __future__ import annotations
 
 import math
@@ -47,6 +47,7 @@ class UpdateSize(Quantity):
             return
         n = len(ctx.params)
         self._delta, self._weight, self._bad = [math.nan] * n, [math.nan] * n, [math.nan] * n
+        self._before = [math.nan] * n
         if ctx.manual:
             self.before_update(ctx, range(n))
 
@@ -66,12 +67,13 @@ class UpdateSize(Quantity):
         params = [ctx.params[i] for i in idx]
         snaps, parts = zip(*(self._snap.pop(i) for i in idx))
         snaps = list(snaps)
+        before = fused_norms(snaps)              # ||W|| before the step (of the sample, for a large tensor)
         with torch.no_grad():
             torch._foreach_sub_(snaps, [part for part, _ in parts])   # in place: the snapshot becomes -ΔW
-        for i, d, w, (_, scale) in zip(idx, fused_norms(snaps), fused_norms(params), parts):
+        for i, d, w, b, (_, scale) in zip(idx, fused_norms(snaps), fused_norms(params), before, parts):
             if d == 0 and scale != 1.0 and not _moved_on(ctx.params[i]):
                 d = math.nan
-            self._delta[i], self._weight[i] = d * scale, w
+            self._delta[i], self._weight[i], self._before[i] = d * scale, w, b * scale
             self._bad[i] = 0 if math.isfinite(w) else count_nonfinite(ctx.params[i])
         del snaps
 
@@ -79,7 +81,9 @@ class UpdateSize(Quantity):
         if ctx.manual:
             self.after_update(ctx, range(len(ctx.params)))
         self._snap.clear()
-        ratio = [d / w if w > 0 else math.nan for d, w in zip(self._delta, self._weight)]
+        # the step's change against the weight it changed (a weight that starts at zero, like LoRA's B, has no
+        # ratio on that first step)
+        ratio = [d / b if b > 0 else math.nan for d, b in zip(self._delta, self._before)]
         return {"update_norm": (ctx.names, self._delta), "weight_norm": (ctx.names, self._weight),
                 "update_ratio": (ctx.names, ratio), "weight_nonfinite": (ctx.names, self._bad)}
 

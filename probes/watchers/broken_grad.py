@@ -71,8 +71,10 @@ class GradientChainBroken(SafeWatcher):
         model = self.ctx.model
         self.hook(model, "forward_pre", self._enter)
         self.hook(model, "forward", self._leave, always_call=True)
+        self._region: dict | None = None          # the no_grad region inside forward being run, if any
         for module in model.modules():
             if getattr(module, "_parameters", None):
+                self.hook(module, "forward_pre", self._module_enter)
                 self.hook(module, "forward", self._module_done)
 
     def _enter(self, module, args) -> None:
@@ -86,18 +88,29 @@ class GradientChainBroken(SafeWatcher):
             self._mode.__exit__(None, None, None)
 
     def _module_done(self, module, args, output) -> None:
+        if torch.is_grad_enabled() and id(module) not in self._finished:
+            self._finished[id(module)] = len(self._finished)
+
+    def _module_enter(self, module, args) -> None:
+        """Layers run under torch.no_grad() inside a forward that started with gradients on: their outputs
+        are constants, so what ran before them gets no gradient through them, and a region that starts after
+        trained layers (not a frozen feature extractor at the input) leaves its own layers untrained."""
         if torch.is_grad_enabled():
-            if id(module) not in self._finished:
-                self._finished[id(module)] = len(self._finished)
-        elif self._mode_on and any(p.requires_grad for p in module._parameters.values() if p is not None):
-            # a layer run under torch.no_grad() inside a forward that started with gradients on: its output is
-            # a constant, so whatever ran before it gets no gradient through it
+            self._region = None
+            return
+        if not self._mode_on or not any(p.requires_grad for p in module._parameters.values() if p is not None):
+            return
+        if self._region is None:
             caller = next(user_frames(1), None)
+            if caller is None:
+                return
             where = frame_location(caller)
-            if caller is not None and where not in self._cuts:
-                owner = next((frame_module(f) for f in user_frames(1)
-                              if self.ctx.module_name(frame_module(f)) is not None), None)
-                self._cuts[where] = {"op": "torch.no_grad()", "after": len(self._finished), "owner": owner}
+            owner = next((frame_module(f) for f in user_frames(1)
+                          if self.ctx.module_name(frame_module(f)) is not None), None)
+            self._region = self._cuts.setdefault(where, {"op": "torch.no_grad()", "after": len(self._finished),
+                                                         "owner": owner, "region": set()})
+        if self._region.get("after"):
+            self._region.setdefault("region", set()).add(id(module))
 
     def _on_cut(self, func, args) -> None:
         if not (args and isinstance(args[0], torch.Tensor) and args[0].requires_grad and torch.is_grad_enabled()):
@@ -131,15 +144,21 @@ class GradientChainBroken(SafeWatcher):
                   for p in module._parameters.values() if p is not None and p.requires_grad]
         if not any(p.grad is not None for _, _, p in params):
             return                                   # no backward ran this step: nothing to judge
+        in_regions = {mid for cut in cuts.values() for mid in cut.get("region", ())}
+        held = {id(p) for o in self.ctx.optimizers for g in o.param_groups for p in g["params"]}
         broken: dict[int, list[str]] = {}
         for name, module, p in params:
-            if p.grad is None and id(module) in self._finished:
+            if id(module) in in_regions and id(module) not in self._finished and held and id(p) not in held:
+                continue            # a frozen part the optimizer does not train anyway
+            if p.grad is None and (id(module) in self._finished or id(module) in in_regions):
                 pname = next(k for k, v in module._parameters.items() if v is p)
                 broken.setdefault(id(module), []).append(f"{name}.{pname}" if name else pname)
         for where, cut in cuts.items():
             # parameters of layers that finished before the cut, or of the module whose forward made it
             owner = id(cut["owner"]) if cut["owner"] is not None else None
-            before = [n for mid, names in broken.items() if self._finished[mid] < cut["after"] or mid == owner
+            region = cut.get("region", ())
+            before = [n for mid, names in broken.items()
+                      if self._finished.get(mid, len(self._finished)) < cut["after"] or mid == owner or mid in region
                       for n in names]
             if before and where not in self._reported:
                 self._reported.add(where)

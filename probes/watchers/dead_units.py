@@ -29,6 +29,8 @@ class DeadUnits(SafeWatcher):
         self._reported: set = set()
         self._calls: dict[int, int] = {}
         self._step = 0
+        self._token_features: set | None = None     # Linear out_features / Conv1d out_channels of the model
+        self._channels: set = set()
 
     def _step_start(self, step: int) -> None:
         self._step = step
@@ -41,12 +43,23 @@ class DeadUnits(SafeWatcher):
 
     def _forward(self, module, args, output) -> None:
         # training forwards only: a validation pass under no_grad is not what the optimizer sees
-        if not torch.is_grad_enabled() or not isinstance(output, torch.Tensor) or output.dim() not in (2, 4, 5):
+        if not torch.is_grad_enabled() or not isinstance(output, torch.Tensor) or output.dim() not in (2, 3, 4, 5):
             return
-        call = self._calls.get(id(module), 0)       # one ReLU module reused after several layers
-        self._calls[id(module)] = call + 1
-        key = (id(module), call)
+        if output.dim() == 3:
+            # (B, T, features) after a Linear, or (B, channels, L) after a Conv1d: the model's layers say which
+            if self._token_features is None:
+                self._token_features = {m.out_features for m in self.ctx.model.modules() if isinstance(m, nn.Linear)}
+                self._channels = {m.out_channels for m in self.ctx.model.modules() if isinstance(m, nn.Conv1d)}
+            last, second = output.shape[2] in self._token_features, output.shape[1] in self._channels
+            if last == second:
+                return          # neither, or both: which dimension holds the units is not known
+            if last:
+                output = output.transpose(1, 2)
         units = output.shape[1]
+        # one ReLU module reused after layers of other widths is told apart by width; calls of the same width
+        # (the same forward run on several batches: a GAN critic on real and on generated data, whose first
+        # generated batch is nearly one point) are pooled, so a unit is dead only if no input brings it alive
+        key = (id(module), units)
         if units < T.DEAD_MIN_UNITS or output.numel() == 0:
             return
         with torch.no_grad():
@@ -81,7 +94,8 @@ class DeadUnits(SafeWatcher):
         module = self._modules[key]
         name = self.ctx.module_name(module)
         where = name if name else "the model"
-        call = f" (its call #{key[1] + 1} in forward)" if key[1] else ""
+        widths = {k[1] for k in self._zeros if k[0] == key[0]}
+        call = f" (where it outputs {key[1]} units)" if len(widths) > 1 else ""
         self.ctx.emit(Finding(
             code=self.code, severity="warning",
             title=f"Most units after {where}{call} are dead: they output zero for every input",
@@ -92,7 +106,7 @@ class DeadUnits(SafeWatcher):
             module=name, location=None,
             evidence={"units": units, "dead_units": len(dead), "dead_share": round(len(dead) / units, 4),
                       "dead_indices": dead[:20], "values_per_unit": self._counts[key],
-                      "steps": self._steps[key], "call": key[1], "threshold_zero_frac": T.DEAD_UNIT_ZERO_FRAC,
+                      "steps": self._steps[key], "threshold_zero_frac": T.DEAD_UNIT_ZERO_FRAC,
                       "threshold_share": T.DEAD_LAYER_SHARE},
             fix=("Look at the layer feeding this activation: a large negative bias or weight init, or a "
                  "learning rate high enough to push its pre-activations negative. Use the default (He) init "

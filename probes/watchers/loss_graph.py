@@ -45,9 +45,10 @@ def reaches(loss: torch.Tensor, params: set[int]) -> bool | None:
 
 
 def cross_entropy_classes(loss: torch.Tensor) -> int | None:
-    """The number of classes when `loss` is a plain mean cross-entropy (log_softmax -> nll_loss)."""
+    """The number of classes when `loss` is a plain cross-entropy (log_softmax -> nll_loss), averaged or
+    summed over the batch (a sum is what suspicious-initial-loss exists to point out)."""
     node = loss.grad_fn
-    if node is None or type(node).__name__ not in _NLL or getattr(node, "_saved_reduction", None) != 1:
+    if node is None or type(node).__name__ not in _NLL or getattr(node, "_saved_reduction", None) not in (1, 2):
         return None
     for _ in range(6):
         inputs = [n for n, _ in node.next_functions if n is not None]
@@ -80,6 +81,9 @@ class LossGraph(SafeWatcher):
         self._first: dict | None = None
 
     def _backward(self, loss: torch.Tensor) -> None:
+        if not loss.requires_grad:
+            self._no_graph(loss)            # backward is about to raise: name why first
+            return
         if not self._classes_known:
             self._classes_known = True      # the first loss only: it is the one at initialisation
             classes = cross_entropy_classes(loss)
@@ -99,6 +103,24 @@ class LossGraph(SafeWatcher):
             frame = next(user_frames(2), None)
             self._first = {"location": frame_location(frame),
                            "grad_fn": type(loss.grad_fn).__name__ if loss.grad_fn is not None else None}
+
+    def _no_graph(self, loss: torch.Tensor) -> None:
+        if self._reported or not any(p.requires_grad for p in self.ctx.model.parameters()):
+            return
+        self._reported = True
+        frame = next(user_frames(3), None)
+        self.ctx.emit(Finding(
+            code=self.code, severity="error",
+            title="backward() is called on a loss with no autograd graph: the chain from the model is cut",
+            detail=(f"At step {self._step} the loss does not require grad, so backward() fails (\"element 0 of "
+                    f"tensors does not require grad\"). Somewhere between the model's parameters and the loss "
+                    f"the computation left autograd: .detach(), .data, .item() or .numpy() and back, a new "
+                    f"torch.tensor(...) from values, or an operation with no gradient (argmax, round, a "
+                    f"comparison, a cast to an integer type)."),
+            module="", location=frame_location(frame),
+            evidence={"step": self._step, "loss_requires_grad": False, "no_graph": True},
+            fix=("Compute the loss from the model's outputs with differentiable torch operations; use the "
+                 "logits (not argmax/rounded predictions) in the loss, and detach only what must not train.")))
 
     def _step_end(self, step: int) -> None:
         if not self._active or self._reached or not self._backwards or self._first is None:

@@ -113,6 +113,8 @@ class Guard:
             return target.register_forward_pre_hook(_ModuleHook(self, target, guarded), **kwargs)
         if kind == "forward":
             return target.register_forward_hook(_ModuleHook(self, target, guarded), **kwargs)
+        if kind == "node":              # an autograd graph node (a tensor's grad_fn): called when backward reaches it
+            return target.register_hook(guarded)
         register = getattr(target, f"register_{kind}_hook")
         return register(guarded, **kwargs)
 

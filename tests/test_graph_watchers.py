@@ -238,3 +238,36 @@ def test_a_loss_cut_outside_forward_is_named_before_backward_raises(tmp_path):
     assert (f["code"], f["module"], f["evidence"]["no_graph"]) == ("gradient-chain-broken", "", True)
     assert f["location"].endswith(":" + str(test_a_loss_cut_outside_forward_is_named_before_backward_raises
                                              .__code__.co_firstlineno + 9))
+
+
+def dropout_mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 4))
+
+
+def test_validation_with_gradients_on_and_no_eval_is_eval_mode_missing(tmp_path):
+    """No model.eval() and no torch.no_grad(): forwards in training mode that no backward ever uses."""
+    def step(model, opt, x, y):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        for i in range(3):
+            val_loss = F.cross_entropy(model(x + i), y)           # validation, the bug
+            val_loss.item()
+    _, result = loop(dropout_mlp(), tmp_path, step, steps=3)
+    (f,) = [f for f in result["findings"] if f["code"] == "eval-mode-missing"]
+    assert f["module"] == "2" and f["evidence"]["context"] == "gradients on" and f["evidence"]["passes"] == 3
+    assert f["location"].endswith(f":{step.__code__.co_firstlineno + 6}")
+
+
+def test_several_forwards_into_one_backward_are_training(tmp_path):
+    """A siamese/contrastive step (two forwards, one loss), and a second forward whose output is used."""
+    def step(model, opt, x, y):
+        a, b = model(x), model(x.flip(0))
+        loss = F.cross_entropy(a, y) + F.mse_loss(a, b)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    _, result = loop(dropout_mlp(), tmp_path, step, steps=4)
+    assert loud(result) == []

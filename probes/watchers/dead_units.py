@@ -46,15 +46,15 @@ class DeadUnits(SafeWatcher):
         if not torch.is_grad_enabled() or not isinstance(output, torch.Tensor) or output.dim() not in (2, 3, 4, 5):
             return
         if output.dim() == 3:
-            # (B, T, features) after a Linear, or (B, channels, L) after a Conv1d: the model's layers say which
+            # (B, T, features) after a Linear, as in a transformer's feed-forward: the units are the last
+            # dimension. (B, channels, L) after a Conv1d is left alone, as before: which dimension holds the
+            # units is only certain where no Conv1d could have made the output
             if self._token_features is None:
                 self._token_features = {m.out_features for m in self.ctx.model.modules() if isinstance(m, nn.Linear)}
                 self._channels = {m.out_channels for m in self.ctx.model.modules() if isinstance(m, nn.Conv1d)}
-            last, second = output.shape[2] in self._token_features, output.shape[1] in self._channels
-            if last == second:
-                return          # neither, or both: which dimension holds the units is not known
-            if last:
-                output = output.transpose(1, 2)
+            if output.shape[2] not in self._token_features or self._channels:
+                return
+            output = output.transpose(1, 2)
         units = output.shape[1]
         # one ReLU module reused after layers of other widths is told apart by width; calls of the same width
         # (the same forward run on several batches: a GAN critic on real and on generated data, whose first

@@ -12,11 +12,14 @@ once per run; then the hook goes.
 """
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch import nn
 
 from ..findings import Finding
-from ._base import SafeWatcher, frame_location, frame_module, user_frames
+from ..findings import location
+from ._base import SafeWatcher, frame_location, frame_module, is_library_file, user_frames
 
 MODE_SENSITIVE = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
 
@@ -33,7 +36,54 @@ class EvalModeMissing(SafeWatcher):
     def _attach(self) -> None:
         self._sensitive: list[nn.Module] = []
         self._find_modules()
+        self._run_since_backward: list[dict] = []     # training-mode forwards since the last backward call
+        self._done = False
         self.hook(self.ctx.model, "forward_pre", self._pre_forward)
+        self.hook(self.ctx.model, "forward", self._post_forward)
+
+    # -- validation with gradients on: forwards whose outputs no backward ever reaches --------------------
+    def _post_forward(self, model, args, output) -> None:
+        """A validation pass without eval() *and* without no_grad: two or more forwards in a row (no backward
+        between them) in training mode whose outputs no backward ever uses. A node hook on each output's
+        grad_fn says whether backward reached it; siamese or contrastive forwards (several forwards, then
+        one backward through all of them) are reached, a GAN's detached generator output is followed by
+        the critic's backward, so neither counts."""
+        if self._done or not torch.is_grad_enabled() or not model.training or not self._sensitive \
+                or len(self._run_since_backward) >= 64:       # enough to judge; a loop that never backprops
+            return
+        t = _graph_tensor(output)
+        if t is None:
+            return
+        record = {"reached": False, "stack": _stack()}
+        # the handle is not kept: the hook lives and dies with the output's graph
+        self._guard.hook(self.code, t.grad_fn, "node", lambda *grads: record.__setitem__("reached", True))
+        self._run_since_backward.append(record)
+
+    def _backward(self, loss) -> None:
+        closed, self._run_since_backward = self._run_since_backward, []
+        self._closed = getattr(self, "_closed", []) + [closed]
+
+    def _step_end(self, step: int) -> None:
+        for run in getattr(self, "_closed", []):
+            self._judge(run)
+        self._closed = []
+
+    def _detach(self) -> None:
+        if not getattr(self, "_done", True):
+            for run in getattr(self, "_closed", []) + [self._run_since_backward]:
+                self._judge(run)           # a last validation pass after the last training step
+            self._done = True
+
+    def _judge(self, run: list[dict]) -> None:
+        unused = [r for r in run if not r["reached"]]
+        if self._done or len(unused) < 2:
+            return
+        running = [m for m in self._sensitive if m.training and _sensitive(m)]
+        if not running:
+            return
+        self._done = True
+        where = next((location(file, line) for file, line in unused[0]["stack"] if not is_library_file(file)), None)
+        self._report(running, context="gradients on", where=where, passes=len(unused))
 
     def _step_start(self, step: int) -> None:
         if self.handles and self.ctx.diagnose(step):
@@ -43,6 +93,8 @@ class EvalModeMissing(SafeWatcher):
         self._sensitive = [m for m in self.ctx.model.modules() if isinstance(m, MODE_SENSITIVE)]
 
     def _pre_forward(self, model, args) -> None:
+        if self._done:
+            return
         # grad on at the model's entry is a training forward, even with a no_grad block inside (a frozen
         # backbone); the module list is read only for gradient-free forwards
         if torch.is_grad_enabled() or not self._sensitive:
@@ -57,31 +109,61 @@ class EvalModeMissing(SafeWatcher):
         running = [m for m in self._sensitive if m.training and _sensitive(m)]
         if not running:
             return
+        self._done = True
         self._report(running)
         for h in self.handles:          # reported once per run: nothing more to watch
             h.remove()
         self.handles = []
 
-    def _report(self, running: list[nn.Module]) -> None:
+    def _report(self, running: list[nn.Module], context: str | None = None, where: str | None = None,
+                passes: int = 1) -> None:
         names = self.ctx.module_name
         modules = [(names(m), type(m).__name__) for m in running if names(m) is not None]
         kinds = sorted({cls for _, cls in modules})
-        # the line that ran the validation forward: the innermost user frame outside any module's code
-        frames = list(user_frames(2))
-        caller = next((f for f in frames if frame_module(f) is None), frames[0] if frames else None)
-        context = "torch.inference_mode()" if torch.is_inference_mode_enabled() else "torch.no_grad()"
+        if where is None:
+            # the line that ran the validation forward: the innermost user frame outside any module's code
+            frames = list(user_frames(2))
+            caller = next((f for f in frames if frame_module(f) is None), frames[0] if frames else None)
+            where = frame_location(caller)
+        if context is None:
+            context = "torch.inference_mode()" if torch.is_inference_mode_enabled() else "torch.no_grad()"
+        graded = context == "gradients on"
         bn = any("BatchNorm" in cls for cls in kinds)
         self.ctx.emit(Finding(
             code=self.code, severity="warning",
-            title=f"{'/'.join(kinds)} ran in training mode under {context}: model.eval() is missing",
-            detail=("A forward pass ran without gradients while the model was in training mode — a "
-                    "validation or inference pass without model.eval(). "
+            title=(f"{'/'.join(kinds)} ran in training mode in {passes} forward passes that no backward used: "
+                   f"model.eval() is missing" if graded else
+                   f"{'/'.join(kinds)} ran in training mode under {context}: model.eval() is missing"),
+            detail=(("Forward passes ran in training mode and their outputs never reached a backward pass — a "
+                     "validation or inference pass without model.eval() (and without torch.no_grad(), so each "
+                     "one also built an autograd graph for nothing). " if graded else
+                     "A forward pass ran without gradients while the model was in training mode — a "
+                     "validation or inference pass without model.eval(). ")
                     + ("Dropout drops units at random, so the predictions are noisy. " if any(
                         "Dropout" in c for c in kinds) else "")
                     + ("BatchNorm normalises with each batch's own statistics and overwrites its running "
                        "statistics with validation data." if bn else "")).strip(),
-            module=modules[0][0] if modules else None, location=frame_location(caller),
+            module=modules[0][0] if modules else None, location=where,
             evidence={"modules": [name for name, _ in modules][:20], "classes": kinds,
-                      "count": len(modules), "context": context},
+                      "count": len(modules), "context": context, "passes": passes},
             fix=("Call model.eval() before validation and model.train() after it (torch.no_grad() only "
-                 "turns off gradients, not Dropout or BatchNorm's training behaviour).")))
+                 "turns off gradients, not Dropout or BatchNorm's training behaviour)"
+                 + ("; run validation under torch.no_grad() too." if graded else "."))))
+
+
+def _graph_tensor(out):
+    """The first tensor of a model's output that has a graph (a tensor, a tuple/list, a dict, ModelOutput)."""
+    if isinstance(out, torch.Tensor):
+        return out if out.grad_fn is not None else None
+    values = out.values() if isinstance(out, dict) else out if isinstance(out, (tuple, list)) else ()
+    return next((v for v in values if isinstance(v, torch.Tensor) and v.grad_fn is not None), None)
+
+
+def _stack(depth: int = 24) -> list[tuple[str, int]]:
+    """(file, line) of the frames on the stack now, innermost first: cheap (no frame kept, no locals read);
+    the user's line is picked from it only when a finding needs it."""
+    out, f = [], sys._getframe(2)
+    while f is not None and depth:
+        out.append((f.f_code.co_filename, f.f_lineno))
+        f, depth = f.f_back, depth - 1
+    return out

@@ -166,8 +166,11 @@ class Probe:
         self._recording = False
         self._detach()
         if self._writer is not None and self.error is None:
-            # before the run checks: they read it (backward without a single optimizer step is a bug)
-            self._guarded(lambda: self._writer.set_meta(backward_calls=self._backward_calls))
+            # before the run checks: they read it (backward without a single optimizer step is a bug, if the
+            # weights did not change either)
+            changed = self.guard.call("weights changed", lambda: _fingerprint(self.model) != self._fingerprint)
+            self._guarded(lambda: self._writer.set_meta(backward_calls=self._backward_calls,
+                                                        weights_changed=changed))
             self.guard.call("run checks", self._check_run)
         if self._writer is not None:
             try:
@@ -227,8 +230,10 @@ class Probe:
         self._refresh_tree(step=None)
         guard = self.guard
         for i, opt in enumerate(self.optimizers):
-            self._handles.append(guard.hook(CORE, opt, "step_pre", self._pre_hook(i)))
-            self._handles.append(guard.hook(CORE, opt, "step_post", self._post_hook(i)))
+            stepping = _stepping(opt)
+            self._handles.append(guard.hook(CORE, stepping, "step_pre", self._pre_hook(i)))
+            self._handles.append(guard.hook(CORE, stepping, "step_post", self._post_hook(i)))
+        self._fingerprint = self.guard.call("weights changed", _fingerprint, self.model)
         # structure changes anywhere in the model (a layer assigned in forward, a new parameter)
         self._handles += [guard.hook("tree", None, kind, self._on_register)
                           for kind in ("module_registration", "parameter_registration", "buffer_registration")]
@@ -464,6 +469,25 @@ def _as_optimizers(optimizer) -> list[torch.optim.Optimizer]:
     if len({id(o) for o in opts}) != len(opts):
         raise ValueError("Probe(optimizer=...): the same optimizer is listed twice")
     return opts
+
+
+def _stepping(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """The optimizer whose step() really updates the weights: a wrapper that keeps an inner optimizer over the
+    same parameters and steps it itself (SAM's first_step/second_step, Lookahead) is hooked on that inner one."""
+    for value in vars(opt).values():
+        if isinstance(value, torch.optim.Optimizer) and value is not opt and (
+                value.param_groups is opt.param_groups
+                or {id(p) for g in value.param_groups for p in g["params"]}
+                == {id(p) for g in opt.param_groups for p in g["params"]}):
+            return _stepping(value)
+    return opt
+
+
+def _fingerprint(model: nn.Module) -> list[float]:
+    """The norm of every parameter: whether training changed any weight at all (read at attach and close)."""
+    from .quantities.base import fused_norms
+    params = [p.detach() for p in model.parameters() if p.is_floating_point() or p.is_complex()]
+    return fused_norms(params)
 
 
 def _optimizer_info(opt: torch.optim.Optimizer) -> dict[str, Any]:

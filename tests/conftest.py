@@ -9,6 +9,9 @@ import pytest
 # for sample_models/mlp.py, measured beside a running suite). The dashboard and the CLI keep torch's default.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# the real-world corpus holds model files and training loops, not tests (tests/test_realworld.py runs them)
+collect_ignore = ["realworld"]
+
 
 def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

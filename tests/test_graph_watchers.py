@@ -271,3 +271,44 @@ def test_several_forwards_into_one_backward_are_training(tmp_path):
         opt.step()
     _, result = loop(dropout_mlp(), tmp_path, step, steps=4)
     assert loud(result) == []
+
+
+class TwoStepWrapper(torch.optim.Optimizer):
+    """An optimizer that wraps another over the same parameters and steps it itself (as SAM does with
+    first_step/second_step); its own step() is never called in the loop."""
+
+    def __init__(self, params, base, **kw):
+        super().__init__(params, dict(rho=0.05))
+        self.base_optimizer = base(self.param_groups, **kw)
+        self.param_groups = self.base_optimizer.param_groups
+
+    @torch.no_grad()
+    def first_step(self):
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p.grad is not None:
+                    self.state[p]["e"] = e = p.grad * g["rho"]
+                    p.add_(e)
+
+    @torch.no_grad()
+    def second_step(self):
+        for g in self.param_groups:
+            for p in g["params"]:
+                if "e" in self.state[p]:
+                    p.sub_(self.state[p]["e"])
+        self.base_optimizer.step()
+
+
+def test_a_wrapper_optimizer_that_steps_an_inner_one_is_seen_stepping(tmp_path):
+    model = mlp()
+    opt = TwoStepWrapper(model.parameters(), torch.optim.SGD, lr=0.05)
+
+    def step(model, _, x, y):
+        F.cross_entropy(model(x), y).backward()
+        opt.first_step()
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.second_step()
+        opt.zero_grad()
+    probe, result = loop(model, tmp_path, step, steps=4, opt=opt)
+    assert probe.step_count == 4 and loud(result) == []

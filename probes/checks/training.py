@@ -202,6 +202,8 @@ def _never_stepped(data: RunData) -> list[Finding]:
     calls = data.meta.get("backward_calls") or 0
     if not calls or not data.meta.get("optimizers") or "loss" in data.scalars.columns and len(data.scalars):
         return []
+    if data.meta.get("weights_changed") is not False:
+        return []           # the weights did change (or could not be compared): something else stepped them
     held = [t["name"] for t in parameters(data.tree) if t["optimizer"] is not None and t["requires_grad"]]
     if not held:
         return []

@@ -103,6 +103,7 @@ class Probe:
         self._step_t0 = time.perf_counter()
         self._waited_before_first_step = False
         self._backward_calls = 0            # over the whole run: backward with no optimizer step is a finding
+        self._opt_steps = [0] * len(self.optimizers)
         self.guard = Guard(core=CORE)
         self.guard.on_fail(CORE, self._halt)
 
@@ -168,9 +169,18 @@ class Probe:
         if self._writer is not None and self.error is None:
             # before the run checks: they read it (backward without a single optimizer step is a bug, if the
             # weights did not change either)
-            changed = self.guard.call("weights changed", lambda: _fingerprint(self.model) != self._fingerprint)
+            now = self.guard.call("weights changed", _fingerprint, self.model)
+            changed = None if now is None or self._fingerprint is None else now != self._fingerprint
+            # per optimizer: did any weight it holds change (the others may step while one never does)
+            moved = None
+            if changed is not None and len(now) == len(self._fingerprint):
+                index = {id(p): i for i, p in enumerate(_fingerprinted(self.model))}
+                moved = [any(now[index[id(p)]] != self._fingerprint[index[id(p)]]
+                             for g in o.param_groups for p in g["params"] if id(p) in index)
+                         for o in self.optimizers]
             self._guarded(lambda: self._writer.set_meta(backward_calls=self._backward_calls,
-                                                        weights_changed=changed))
+                                                        weights_changed=changed, optimizer_steps=self._opt_steps,
+                                                        optimizer_weights_changed=moved))
             self.guard.call("run checks", self._check_run)
         if self._writer is not None:
             try:
@@ -223,7 +233,7 @@ class Probe:
             device=device, status="running", started=time.time(), pid=os.getpid(), host=socket.gethostname(),
             torch=torch.__version__, python=sys.version.split()[0], argv=sys.argv[:8], cpus=_cpu_count(),
             cadences={k: describe(s) for k, s in self._schedules.items()},
-            optimizers=[_optimizer_info(o) for o in self.optimizers], **meta)
+            optimizers=[_optimizer_info(o) for o in self.optimizers], loss_flags=True, **meta)
 
     def _attach(self) -> None:
         self._recording = True
@@ -305,6 +315,7 @@ class Probe:
         idx = self._opt_index[i]
         self._each("after_update", self._ctx, idx)
         self._stepped.add(i)
+        self._opt_steps[i] += 1
         if len(self._stepped) == len(self.optimizers):
             self._end_step()
 
@@ -325,6 +336,8 @@ class Probe:
         loss = self._read_loss()
         if loss is not None:
             scalars["loss"] = loss
+            if not math.isfinite(loss):
+                scalars["loss_nonfinite"] = 1.0     # told apart from a step that had no loss to record
         for name, value in self._logged.items():
             if name != "loss":
                 scalars[name] = _to_float(value)
@@ -483,11 +496,14 @@ def _stepping(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
     return opt
 
 
+def _fingerprinted(model: nn.Module) -> list[torch.Tensor]:
+    return [p for p in model.parameters() if p.is_floating_point() or p.is_complex()]
+
+
 def _fingerprint(model: nn.Module) -> list[float]:
     """The norm of every parameter: whether training changed any weight at all (read at attach and close)."""
     from .quantities.base import fused_norms
-    params = [p.detach() for p in model.parameters() if p.is_floating_point() or p.is_complex()]
-    return fused_norms(params)
+    return fused_norms([p.detach() for p in _fingerprinted(model)])
 
 
 def _optimizer_info(opt: torch.optim.Optimizer) -> dict[str, Any]:

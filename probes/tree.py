@@ -185,7 +185,9 @@ def unregistered_attributes(path: str, module: nn.Module) -> list[dict[str, Any]
             continue                       # nn.Module's own state (_parameters, _modules, ...), library internals
         full = f"{path}.{attr}" if path else attr
         if isinstance(value, torch.Tensor) and not isinstance(value, nn.Module):
-            if value.requires_grad or isinstance(value, nn.Parameter):
+            # a leaf: a weight someone meant to train. A tensor computed from parameters (the weight that
+            # legacy weight_norm rebuilds each forward, a kept output or hidden state) is not a parameter
+            if (value.requires_grad and value.is_leaf) or isinstance(value, nn.Parameter):
                 out.append({"path": full, "module": path, "attribute": attr, "container": "tensor",
                             "kind": "parameter", "count": 1, "items": [full],
                             "classes": [type(value).__name__], "numel": int(value.numel()),
@@ -195,7 +197,7 @@ def unregistered_attributes(path: str, module: nn.Module) -> list[dict[str, Any]
             continue
         hits = list(_walk_container(value, full))
         mods = [(p, o) for p, o in hits if isinstance(o, nn.Module)]
-        params = [(p, o) for p, o in hits if isinstance(o, torch.Tensor) and o.requires_grad]
+        params = [(p, o) for p, o in hits if isinstance(o, torch.Tensor) and o.requires_grad and o.is_leaf]
         for kind, group in (("module", mods), ("parameter", params)):
             if group:
                 out.append({

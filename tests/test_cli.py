@@ -292,7 +292,7 @@ def test_missing_super_init_is_a_finding(name, cls, tmp_path):
     assert cls in found[0]["title"]
 
 
-def test_super_init_failure_names_the_model_only_when_the_model_itself_failed():
+def test_super_init_failure_names_the_model_or_the_attribute_being_built():
     from torch import nn
 
     from probes.worker import _construction_super_init
@@ -316,7 +316,8 @@ def test_super_init_failure_names_the_model_only_when_the_model_itself_failed():
 
     root, nested = failure(Early), failure(Outer)
     assert (root.code, root.module, root.evidence["class"]) == ("missing-super-init", "", "Early")
-    assert (nested.module, nested.evidence["class"]) == (None, "Early")      # a layer inside: path unknown
+    # a layer inside: named by the attribute its parent was assigning it to (self.inner = Early())
+    assert (nested.module, nested.evidence["class"]) == ("inner", "Early")
     assert root.evidence["failed_at"].endswith(f":{Early.__init__.__code__.co_firstlineno + 1}")
 
 

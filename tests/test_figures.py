@@ -324,3 +324,16 @@ def test_a_growing_run_is_extended_with_only_its_new_rows(tmp_path):
     restarted.write_step(0, {"loss": 9.0, "step_time_s": 0.01})
     restarted.close()
     assert extend_run(grown).scalars.loc[0, "loss"] == 9.0      # read whole: its step 0 is the new one
+
+
+def test_the_depth_chart_draws_the_findings_own_blocks():
+    """The chart under a vanishing-gradients card is the finding's evidence, block by block, the blocks it
+    names in red: it cannot disagree with the card (no run needed, nothing recomputed)."""
+    from app.evidence import evidence_chart
+    blocks = [{"block": f"layers.{i}", "grad_rms": 10.0 ** (i - 3), "update_ratio": None} for i in range(4)]
+    finding = {"code": "vanishing-gradients", "evidence": {
+        "blocks": blocks, "layers": [{"module": "layers.0"}, {"module": "layers.1"}]}}
+    fig = evidence_chart(finding, None)
+    bar = fig.data[0]
+    assert list(bar.y) == [b["block"] for b in blocks] and list(bar.x) == [b["grad_rms"] for b in blocks]
+    assert [c == figures.RED for c in bar.marker.color] == [True, True, False, False]

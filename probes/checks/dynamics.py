@@ -9,14 +9,18 @@ import pandas as pd
 from ..findings import Finding
 from . import thresholds as T
 from .base import RunData
-from .training import _fmt, _names, finite, module_location, weight_matrices
+from .training import _fmt, _names, finite, module_location, parameters, weight_matrices
 
 
-def _layer_norms(data: RunData, series: str, min_steps: int) -> list[tuple[dict, float, int]]:
-    """(weight entry, median of `series` over its finite steps, steps) per weight matrix, in tree order."""
+def _layer_norms(data: RunData, series: str, min_steps: int, any_shape: bool = False) -> list[tuple[dict, float, int]]:
+    """(weight entry, median of `series` over its finite steps, steps) per weight matrix, in tree order; with
+    `any_shape`, every parameter when the model has no weight matrix at all (a model of vectors)."""
     frame = finite(data.series(series))
     out = []
-    for t in weight_matrices(data.tree):
+    weights = weight_matrices(data.tree)
+    if any_shape and not weights:
+        weights = [t for t in parameters(data.tree) if t.get("numel")]
+    for t in weights:
         if t["name"] not in frame.columns:
             continue
         values = frame[t["name"]].dropna()
@@ -200,7 +204,7 @@ def update_ratio(data: RunData) -> list[Finding]:
     optimizers = [o.get("class") for o in data.meta.get("optimizers", [])]
     self_scaling = {i for i, cls in enumerate(optimizers) if cls in T.UPDATE_RATIO_SELF_SCALING}
     # exact zeros are weights-not-updating's business, not a too-low learning rate
-    layers = [(t, v, n) for t, v, n in _layer_norms(data, "update_ratio", T.UPDATE_RATIO_MIN_STEPS)
+    layers = [(t, v, n) for t, v, n in _layer_norms(data, "update_ratio", T.UPDATE_RATIO_MIN_STEPS, any_shape=True)
               if v > 0 and t.get("optimizer") not in self_scaling]
     if not layers:
         return []

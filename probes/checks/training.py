@@ -89,6 +89,7 @@ def param_not_in_optimizer(data: RunData) -> list[Finding]:
                                                       "numel": t["numel"],
                                                       "grad_norm": float(seen.iloc[-1]),
                                                       "step": int(seen.index[-1])})
+    by_module = _rolled_up(by_module, tree)
     order = module_order(tree)
     for module, items in sorted(by_module.items(), key=lambda kv: order.get(kv[0], len(order))):
         names = [i["name"] for i in items]
@@ -122,6 +123,38 @@ def param_not_in_optimizer(data: RunData) -> list[Finding]:
             evidence={"tensors": foreign[:20], "count": len(foreign)},
             fix="Build the optimizer from model.parameters() after the model is built, moved and modified."))
     return found
+
+
+def _trainable_under(tree: dict) -> dict[str, set[str]]:
+    """module path -> names of the trainable parameters at or below it."""
+    out: dict[str, set[str]] = {}
+    for t in parameters(tree):
+        if t["requires_grad"] and not t.get("lazy"):
+            parts = t["module"].split(".") if t["module"] else []
+            for k in range(len(parts) + 1):
+                out.setdefault(".".join(parts[:k]), set()).add(t["name"])
+    return out
+
+
+def _outermost(module: str, names: set[str], trainable: dict[str, set[str]]) -> str:
+    """Move up from `module` while the parent's trainable parameters are all among `names`."""
+    while module:
+        parent = module.rpartition(".")[0]
+        if not trainable.get(parent, set()) <= names:
+            break
+        module = parent
+    return module
+
+
+def _rolled_up(by_module: dict[str, list[dict]], tree: dict) -> dict[str, list[dict]]:
+    """One group per outermost module all of whose trainable parameters are left out (a whole discriminator,
+    not each of its 24 layers)."""
+    missing = {i["name"] for items in by_module.values() for i in items}
+    trainable = _trainable_under(tree)
+    out: dict[str, list[dict]] = {}
+    for module, items in by_module.items():
+        out.setdefault(_outermost(module, missing, trainable), []).extend(items)
+    return out
 
 
 # -- weights-not-updating -----------------------------------------------------------------------------
@@ -200,6 +233,8 @@ def weights_not_updating(data: RunData) -> list[Finding]:
 def _never_stepped(data: RunData) -> list[Finding]:
     """backward() ran, yet not one optimizer step ended a step: optimizer.step() is never called."""
     calls = data.meta.get("backward_calls") or 0
+    if calls and data.meta.get("optimizers") and len(data.scalars):
+        return _one_never_stepped(data)
     if not calls or not data.meta.get("optimizers") or "loss" in data.scalars.columns and len(data.scalars):
         return []
     if data.meta.get("weights_changed") is not False:
@@ -219,6 +254,39 @@ def _never_stepped(data: RunData) -> list[Finding]:
         or module_location(data.tree, ""),
         evidence={"backward_calls": calls, "optimizer_steps": 0, "parameters": held[:20], "count": len(held)},
         fix="Call optimizer.step() after loss.backward() in every training step (then scheduler.step()).")]
+
+
+def _one_never_stepped(data: RunData) -> list[Finding]:
+    """With several optimizers: one of them never stepped while the others did, and none of the weights it
+    holds changed although they got gradients (a GAN whose discriminator's optimizer.step() is missing)."""
+    steps = data.meta.get("optimizer_steps") or []
+    moved = data.meta.get("optimizer_weights_changed") or []
+    if len(steps) < 2 or len(moved) != len(steps) or not any(steps):
+        return []
+    grads = finite(data.series("grad_norm"))
+    found = []
+    for i, (n, changed) in enumerate(zip(steps, moved)):
+        if n or changed is not False:
+            continue
+        held = [t for t in parameters(data.tree) if t["optimizer"] == i and t["requires_grad"]]
+        with_grad = [t for t in held if t["name"] in grads.columns and (grads[t["name"]] > 0).any()]
+        if not with_grad:
+            continue
+        modules = sorted({t["module"] for t in held}, key=lambda m: module_order(data.tree).get(m, 0))
+        module = _outermost(_common_parent(modules), {t["name"] for t in held}, _trainable_under(data.tree))
+        cls = data.meta["optimizers"][i].get("class", "optimizer") if i < len(data.meta["optimizers"]) else "?"
+        found.append(Finding(
+            code="weights-not-updating", severity="error",
+            title=f"Optimizer {i} ({cls}, over {module or 'the model'}) never stepped: its weights never change",
+            detail=(f"The other optimizer(s) stepped {', '.join(str(s) for s in steps if s)} time(s), but optimizer "
+                    f"{i} ({cls}) never did, while the {len(with_grad)} parameter(s) it holds got gradients on every "
+                    f"step. They are exactly as they were initialised: its optimizer.step() is missing, or sits "
+                    f"in a branch that never runs."),
+            module=module, location=optimizer_location(data, [i]) or module_location(data.tree, module),
+            evidence={"optimizer": i, "optimizer_steps": steps, "parameters": [t["name"] for t in held][:20],
+                      "count": len(held)},
+            fix=f"Call optimizer {i}'s step() after its loss.backward() in every iteration."))
+    return found
 
 
 def _common_parent(paths: list[str]) -> str:
@@ -264,10 +332,16 @@ def nonfinite_values(data: RunData) -> list[Finding]:
         candidates.append((int(hit.index[0]), rank, kind, owner.get(names[0]),
                            {"parameters": [{"name": n, "nonfinite_values": int(row[n])} for n in names][:20]}))
     loss = column(data.scalars, "loss").astype(float)
-    # a step without a loss reads NaN too: trust a NaN loss only in a run that recorded a finite loss at some
-    # step, or whose gradients or weights went non-finite as well
-    trusted = np.isfinite(loss).any() or any(c[2] in ("gradients", "weights") for c in candidates)
-    bad_loss = loss[~np.isfinite(loss)] if trusted else loss.iloc[:0]
+    if data.meta.get("loss_flags"):
+        # the Probe marks a step whose loss was NaN/Inf (loss_nonfinite): a step with no loss at all (the
+        # last one of a run closed between optimizer steps) is not one
+        flags = column(data.scalars, "loss_nonfinite").astype(float)
+        bad_loss = loss[flags.reindex(loss.index).fillna(0) > 0]
+    else:
+        # an older log: a step without a loss reads NaN too: trust a NaN loss only in a run that recorded a
+        # finite loss at some step, or whose gradients or weights went non-finite as well
+        trusted = np.isfinite(loss).any() or any(c[2] in ("gradients", "weights") for c in candidates)
+        bad_loss = loss[~np.isfinite(loss)] if trusted else loss.iloc[:0]
     if not bad_loss.empty:
         candidates.append((int(bad_loss.index[0]), 1, "loss", None, {"loss": str(bad_loss.iloc[0])}))
     # an activation alone may be -inf on purpose (a masked score, a log-probability of 0): it matters, and

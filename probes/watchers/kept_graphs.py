@@ -28,15 +28,20 @@ class _Mark:
         self.step, self.kind, self.location = step, kind, location
 
 
-def _graph_tensor(out):
-    """The first tensor of a model's output that has a graph (a tensor, a tuple/list, a dict, ModelOutput)."""
+def _graph_tensors(out, depth: int = 0, limit: int = 8) -> list[torch.Tensor]:
+    """The tensors of a model's output that have a graph (a tensor, nested tuples/lists, a dict, ModelOutput):
+    the logits, and an RNN's hidden state too."""
     if isinstance(out, torch.Tensor):
-        return out if out.grad_fn is not None else None
+        return [out] if out.grad_fn is not None else []
+    if depth > 2:
+        return []
     values = out.values() if isinstance(out, dict) else out if isinstance(out, (tuple, list)) else ()
+    found: list[torch.Tensor] = []
     for v in values:
-        if isinstance(v, torch.Tensor) and v.grad_fn is not None:
-            return v
-    return None
+        found += _graph_tensors(v, depth + 1, limit)
+        if len(found) >= limit:
+            break
+    return found[:limit]
 
 
 class KeptGraphs(SafeWatcher):
@@ -65,13 +70,49 @@ class KeptGraphs(SafeWatcher):
 
     def _on_output(self, module, args, output) -> None:
         if torch.is_grad_enabled() and self._due():
-            t = _graph_tensor(output)
-            if t is not None:
+            for t in _graph_tensors(output):
                 self._mark(t, "model output")
 
     def _backward(self, loss) -> None:
         if self._due():
             self._mark(loss, "loss")
+
+    def _step_failed(self, error: str) -> None:
+        """backward failed on an earlier step's graph ("backward through the graph a second time", or its
+        saved tensors changed in place since): with that step's graph still alive, a tensor carried across
+        steps (an RNN's hidden state without .detach()) ties every step's graph together."""
+        if self._reported or not any(s in error for s in ("backward through the graph a second time",
+                                                          "modified by an inplace operation")):
+            return
+        alive = [m for m in (r() for r in self._marks) if m is not None and m.step < self._step]
+        if not alive and not (self._step and self._parameter_changed_since(error)):
+            return
+        self._reported = True
+        kept = sorted({m.step for m in alive}) or [self._step - 1]
+        where = next((m.location for m in alive if m.location), None)
+        self.ctx.emit(Finding(
+            code=self.code, severity="warning",
+            title=f"Backward at step {self._step} reached the graph of step {kept[0]}: a tensor is carried "
+                  f"across steps with its graph",
+            detail=(f"backward() failed at step {self._step} ({error.strip().splitlines()[0][:160]}) while the "
+                    f"autograd graph of step(s) {', '.join(map(str, kept[:8]))} is still alive: a tensor made in "
+                    f"an earlier step, still attached to its graph, is used again (an RNN's hidden state kept "
+                    f"between batches without .detach()). With retain_graph=True it does not fail but keeps "
+                    f"every step's graph: memory grows until the run dies."),
+            module=None, location=where,
+            evidence={"step": self._step, "kept_steps": kept[:50], "error": error.strip()[:300]},
+            fix=("Detach what is carried between steps: hidden = tuple(h.detach() for h in hidden) before the "
+                 "next batch (truncated backpropagation through time); do not use retain_graph=True for this.")))
+
+    def _parameter_changed_since(self, error: str) -> bool:
+        """The tensor an in-place change broke is shaped like one of the model's weights: only an optimizer
+        step changes weights in place, so backward ran on a graph built before the last step."""
+        import re
+        m = re.search(r"modified by an inplace operation: \[\S+ \[([\d, ]*)\]\]", error)
+        if m is None:
+            return False
+        shape = tuple(int(d) for d in m[1].replace(" ", "").split(",") if d)
+        return any(tuple(p.shape) == shape for p in self.ctx.model.parameters() if p.requires_grad)
 
     def _step_end(self, step: int) -> None:
         if self._reported:

@@ -24,12 +24,18 @@ _PASS_THROUGH = ("ViewBackward0", "ReshapeAliasBackward0", "UnsafeViewBackward0"
                  "ContiguousBackward0")
 
 
-def reaches(loss: torch.Tensor, params: set[int]) -> bool | None:
-    """Does the graph of `loss` reach any tensor in `params` (ids)? None when it is too large to walk."""
+# operations whose derivative is zero wherever it exists: a loss computed through them trains nothing
+ZERO_DERIVATIVE = {"RoundBackward0": "torch.round", "RoundBackward1": "torch.round", "FloorBackward0": "torch.floor",
+                   "CeilBackward0": "torch.ceil", "SignBackward0": "torch.sign", "TruncBackward0": "torch.trunc"}
+
+
+def reaches(loss: torch.Tensor, params: set[int], zero_ops: set | None = None) -> bool | None:
+    """Does the graph of `loss` reach any tensor in `params` (ids)? None when it is too large to walk.
+    Zero-derivative operations met on the way are added to `zero_ops`."""
     root = loss.grad_fn
     if root is None:
         return False
-    seen, todo = set(), [root]
+    seen, todo, found = set(), [root], False
     while todo:
         node = todo.pop()
         if node is None or id(node) in seen:
@@ -37,11 +43,16 @@ def reaches(loss: torch.Tensor, params: set[int]) -> bool | None:
         seen.add(id(node))
         if len(seen) > _WALK_LIMIT:
             return None
+        name = type(node).__name__
+        if zero_ops is not None and name in ZERO_DERIVATIVE:
+            zero_ops.add(ZERO_DERIVATIVE[name])
         variable = getattr(node, "variable", None)          # AccumulateGrad: a leaf that gets .grad
         if variable is not None and id(variable) in params:
-            return True
+            if zero_ops is None:
+                return True
+            found = True
         todo.extend(n for n, _ in node.next_functions)
-    return False
+    return found
 
 
 def cross_entropy_classes(loss: torch.Tensor) -> int | None:
@@ -79,6 +90,8 @@ class LossGraph(SafeWatcher):
         self._backwards = 0                 # backward calls this step whose graph was walked
         self._reached = False
         self._first: dict | None = None
+        self._zero_ops: set = set()         # zero-derivative operations in this step's loss graphs
+        self._zero_where: str | None = None
 
     def _backward(self, loss: torch.Tensor) -> None:
         if not loss.requires_grad:
@@ -94,7 +107,11 @@ class LossGraph(SafeWatcher):
         params = {id(p) for p in self.ctx.model.parameters() if p.requires_grad}
         if not params:
             return
-        hit = reaches(loss, params)
+        zero_ops: set = set()
+        hit = reaches(loss, params, zero_ops)
+        if zero_ops and self._zero_where is None:
+            self._zero_ops |= zero_ops
+            self._zero_where = frame_location(next(user_frames(2), None))
         if hit is None or hit:
             self._reached = True            # too large to tell, or it does reach: nothing to say this step
             return
@@ -103,6 +120,24 @@ class LossGraph(SafeWatcher):
             frame = next(user_frames(2), None)
             self._first = {"location": frame_location(frame),
                            "grad_fn": type(loss.grad_fn).__name__ if loss.grad_fn is not None else None}
+
+    def _zero_gradients(self, step: int) -> None:
+        """The loss reaches the parameters only through round/floor/sign...: every gradient is exactly 0."""
+        grads = [p.grad for p in self.ctx.model.parameters() if p.requires_grad and p.grad is not None]
+        if not grads or any(bool(g.any()) for g in grads):
+            return
+        self._reported = True
+        ops = sorted(self._zero_ops)
+        self.ctx.emit(Finding(
+            code=self.code, severity="error",
+            title=f"{', '.join(ops)} between the model and the loss: every gradient is exactly zero",
+            detail=(f"At step {step} the loss reaches the model's parameters only through {', '.join(ops)}, whose "
+                    f"derivative is zero wherever it exists, so all {len(grads)} gradients are exactly 0: backward "
+                    f"runs, the optimizer steps, and no weight moves."),
+            module="", location=self._zero_where,
+            evidence={"step": step, "zero_derivative_ops": ops, "parameters_with_zero_grad": len(grads)},
+            fix=("Compute the loss on the unrounded output and round only for inference or metrics; if the "
+                 "forward must round, pass the gradient straight through: x + (torch.round(x) - x).detach().")))
 
     def _no_graph(self, loss: torch.Tensor) -> None:
         if self._reported or not any(p.requires_grad for p in self.ctx.model.parameters()):
@@ -123,6 +158,8 @@ class LossGraph(SafeWatcher):
                  "logits (not argmax/rounded predictions) in the loss, and detach only what must not train.")))
 
     def _step_end(self, step: int) -> None:
+        if self._active and self._reached and self._zero_ops:
+            self._zero_gradients(step)
         if not self._active or self._reached or not self._backwards or self._first is None:
             return
         self._reported = True

@@ -312,3 +312,61 @@ def test_a_wrapper_optimizer_that_steps_an_inner_one_is_seen_stepping(tmp_path):
         opt.zero_grad()
     probe, result = loop(model, tmp_path, step, steps=4, opt=opt)
     assert probe.step_count == 4 and loud(result) == []
+
+
+def test_reentrant_checkpoint_on_data_inputs_leaves_its_layers_untrained(tmp_path):
+    from torch.utils.checkpoint import checkpoint
+
+    class Net(nn.Module):
+        def __init__(self, reentrant_on_data):
+            super().__init__()
+            torch.manual_seed(0)
+            self.encoder = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 16))
+            self.head = nn.Linear(16, 4)
+            self.on_data = reentrant_on_data
+
+        def forward(self, x):
+            if self.on_data:
+                h = checkpoint(self.encoder, x, use_reentrant=True)      # x needs no grad: the cut
+            else:
+                h = checkpoint(self.encoder, x.requires_grad_(), use_reentrant=True)
+            return self.head(h)
+
+    def step(model, opt, x, y):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)        # torch's own "None of the inputs have requires_grad"
+        _, broken = loop(Net(True), tmp_path / "a", step, steps=2)
+        _, fine = loop(Net(False), tmp_path / "b", step, steps=2)
+    (f,) = [f for f in broken["findings"] if f["code"] == "gradient-chain-broken"]
+    assert f["module"] == "encoder" and "checkpoint(use_reentrant=True)" in f["evidence"]["op"]
+    assert loud(fine) == []
+
+
+def test_functional_dropout_in_an_eval_pass_is_eval_mode_missing_but_mc_dropout_is_not(tmp_path):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.fc1, self.fc2 = nn.Linear(8, 16), nn.Linear(16, 4)
+
+        def forward(self, x):
+            return self.fc2(F.dropout(torch.relu(self.fc1(x)), p=0.3))     # no training=self.training
+
+    def step(model, opt, x, y):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        model.eval()
+        with torch.no_grad():
+            model(x)
+        model.train()
+    _, result = loop(Net(), tmp_path, step, steps=2)
+    (f,) = [f for f in result["findings"] if f["code"] == "eval-mode-missing"]
+    assert f["module"] == "" and f["evidence"]["functional"] is True
+    assert f["location"].endswith(f":{Net.forward.__code__.co_firstlineno + 1}")

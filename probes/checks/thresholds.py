@@ -98,7 +98,7 @@ DEAD_LAYER_SHARE = 0.5
 # be unlucky; two batches all-zero on the same units is a pattern.
 DEAD_MIN_STEPS = 2
 # Layers with fewer units than this are skipped: with 2 units, one unlucky unit is already "50%".
-DEAD_MIN_UNITS = 4
+DEAD_MIN_UNITS = 4                  # ... unless every unit of the layer is dead
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -329,7 +329,14 @@ def nonfinite_values(data: RunData) -> list[Finding]:
         row = hit.iloc[0]
         names = sorted((n for n in row.index if row[n] > 0),
                        key=lambda n: order.index(n) if n in order else len(order))
-        candidates.append((int(hit.index[0]), rank, kind, owner.get(names[0]),
+        culprit = owner.get(names[0])
+        if kind == "gradients":
+            # a NaN made in backward flows on to every layer before it: it starts at the last layer (in
+            # forward order) whose gradient is bad, or past all of them (the loss or the model's own
+            # code: a sqrt at 0) when every layer's gradient went bad at once
+            with_grad = {n for n in row.index if math.isfinite(row[n])}
+            culprit = "" if set(names) >= with_grad & set(owner) else owner.get(names[-1])
+        candidates.append((int(hit.index[0]), rank, kind, culprit,
                            {"parameters": [{"name": n, "nonfinite_values": int(row[n])} for n in names][:20]}))
     loss = column(data.scalars, "loss").astype(float)
     if data.meta.get("loss_flags"):

@@ -42,6 +42,28 @@ def _cut_name(func) -> str | None:
     return _CUTS.get(name)
 
 
+_CHECKPOINT = os.path.join(_TORCH_DIR, "utils", "checkpoint.py")
+
+
+def _in_checkpoint() -> bool:
+    f = sys._getframe(2)
+    while f is not None:
+        if f.f_code.co_filename == _CHECKPOINT:
+            return True
+        f = f.f_back
+    return False
+
+
+def _common_prefix(paths: list[str]) -> str:
+    parts = [p.split(".") if p else [] for p in paths]
+    common = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return ".".join(common)
+
+
 class _CutRecorder(TorchFunctionMode):
     def __init__(self, on_cut):
         super().__init__()
@@ -107,9 +129,13 @@ class GradientChainBroken(SafeWatcher):
             where = frame_location(caller)
             owner = next((frame_module(f) for f in user_frames(1)
                           if self.ctx.module_name(frame_module(f)) is not None), None)
-            self._region = self._cuts.setdefault(where, {"op": "torch.no_grad()", "after": len(self._finished),
-                                                         "owner": owner, "region": set()})
-        if self._region.get("after"):
+            # reentrant checkpointing runs its function under no_grad and recomputes it in backward, where
+            # its parameters get their gradients, unless no input of the checkpoint required grad
+            ckpt = _in_checkpoint()
+            self._region = self._cuts.setdefault(where, {
+                "op": "checkpoint(use_reentrant=True) on inputs without grad" if ckpt else "torch.no_grad()",
+                "after": len(self._finished), "owner": owner, "region": set(), "checkpoint": ckpt})
+        if self._region.get("after") or self._region.get("checkpoint"):
             self._region.setdefault("region", set()).add(id(module))
 
     def _on_cut(self, func, args) -> None:
@@ -199,6 +225,9 @@ class GradientChainBroken(SafeWatcher):
     def _emit(self, where: str, cut: dict, params: list[str], step: int) -> None:
         owner = cut["owner"]
         module = self.ctx.module_name(owner) if owner is not None else None
+        if cut.get("checkpoint"):       # the checkpointed function's own layers are what never trains
+            names = [self.ctx.module_name(m) for m in self.ctx.model.modules() if id(m) in cut["region"]]
+            module = _common_prefix([n for n in names if n is not None]) if names else module
         op = cut["op"]
         self.ctx.emit(Finding(
             code=self.code, severity="error",

@@ -60,7 +60,7 @@ class DeadUnits(SafeWatcher):
         # (the same forward run on several batches: a GAN critic on real and on generated data, whose first
         # generated batch is nearly one point) are pooled, so a unit is dead only if no input brings it alive
         key = (id(module), units)
-        if units < T.DEAD_MIN_UNITS or output.numel() == 0:
+        if output.numel() == 0:
             return
         with torch.no_grad():
             dims = [d for d in range(output.dim()) if d != 1]
@@ -88,7 +88,9 @@ class DeadUnits(SafeWatcher):
         zero_frac = self._zeros[key].double().cpu() / self._counts[key]
         dead = (zero_frac >= T.DEAD_UNIT_ZERO_FRAC).nonzero().flatten().tolist()
         units = zero_frac.numel()
-        if len(dead) < T.DEAD_LAYER_SHARE * units:
+        # a narrow layer (one unlucky unit of two is already half) counts only when all of it is dead: then
+        # nothing passes through it at all (a one-unit output ReLU that is always 0)
+        if len(dead) < T.DEAD_LAYER_SHARE * units or (units < T.DEAD_MIN_UNITS and len(dead) < units):
             return
         self._reported.add(key)
         module = self._modules[key]

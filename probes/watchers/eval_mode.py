@@ -16,6 +16,8 @@ import sys
 
 import torch
 from torch import nn
+from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
 
 from ..findings import Finding
 from ..findings import location
@@ -40,7 +42,41 @@ class EvalModeMissing(SafeWatcher):
         self._done = False
         self.hook(self.ctx.model, "forward_pre", self._pre_forward)
         self.hook(self.ctx.model, "forward", self._post_forward)
+        # functional dropout in an eval-mode pass: F.dropout(x, p) defaults to training=True
+        self._spy = _FunctionalDropout(self.guard(self._functional_dropout))
+        self._spying = False
+        self.hook(self.ctx.model, "forward_pre", self._spy_on)
+        self.hook(self.ctx.model, "forward", self._spy_off, always_call=True)
 
+    def _spy_on(self, model, args) -> None:
+        # only for gradient-free passes (the graph-cut tracer has the grad-enabled ones), model in eval mode
+        if not self._spying and not model.training and not torch.is_grad_enabled() and not self._done:
+            self._spy.__enter__()
+            self._spying = True
+
+    def _spy_off(self, model=None, args=None, output=None) -> None:
+        if self._spying:
+            self._spying = False
+            self._spy.__exit__(None, None, None)
+
+    def _functional_dropout(self, p: float) -> None:
+        if self._done:
+            return
+        frame = next(user_frames(3), None)
+        owner = frame_module(frame)
+        name = self.ctx.module_name(owner) if owner is not None else None
+        self._done = True
+        self.ctx.emit(Finding(
+            code=self.code, severity="warning",
+            title="F.dropout keeps dropping after model.eval(): it is called without training=self.training",
+            detail=(f"The model is in eval mode, yet a functional dropout (p={p:g}) ran with training=True — the "
+                    f"default of torch.nn.functional.dropout — so evaluation and inference drop units at random: "
+                    f"predictions are noisy and differ from run to run. model.eval() only switches nn.Dropout "
+                    f"modules."),
+            module=name, location=frame_location(frame),
+            evidence={"p": p, "context": "eval mode", "functional": True},
+            fix=("Pass the module's mode: F.dropout(x, p, training=self.training), or use an nn.Dropout module "
+                 "(model.eval() then switches it off).")))
     # -- validation with gradients on: forwards whose outputs no backward ever reaches --------------------
     def _post_forward(self, model, args, output) -> None:
         """A validation pass without eval() *and* without no_grad: two or more forwards in a row (no backward
@@ -69,6 +105,8 @@ class EvalModeMissing(SafeWatcher):
         self._closed = []
 
     def _detach(self) -> None:
+        if getattr(self, "_spying", False):
+            self._spy_off()
         if not getattr(self, "_done", True):
             for run in getattr(self, "_closed", []) + [self._run_since_backward]:
                 self._judge(run)           # a last validation pass after the last training step
@@ -149,6 +187,38 @@ class EvalModeMissing(SafeWatcher):
             fix=("Call model.eval() before validation and model.train() after it (torch.no_grad() only "
                  "turns off gradients, not Dropout or BatchNorm's training behaviour)"
                  + ("; run validation under torch.no_grad() too." if graded else "."))))
+
+
+_FUNCTIONAL = F.__file__
+_DROPOUTS = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout}
+
+
+class _FunctionalDropout(TorchFunctionMode):
+    """Sees functional dropout calls with training=True (their default) during an eval-mode forward."""
+
+    def __init__(self, on_dropout):
+        super().__init__()
+        self.on_dropout = on_dropout
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _DROPOUTS:
+            self.on_dropout_call(args, kwargs)
+        return func(*args, **kwargs)
+
+    def on_dropout_call(self, args, kwargs) -> None:
+        p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
+        training = kwargs.get("training", args[2] if len(args) > 2 else True)
+        if not (training and p):
+            return
+        # who called F.dropout: an nn.Dropout module passes its own mode (switched on deliberately, as
+        # Monte-Carlo dropout does); only a call written in the user's code forgets it
+        f = sys._getframe(1)
+        while f is not None and f.f_code.co_filename != _FUNCTIONAL:
+            f = f.f_back
+        caller = f.f_back if f is not None else None
+        if caller is not None and not is_library_file(caller.f_code.co_filename):
+            self.on_dropout(float(p))        # guarded by the watcher
 
 
 def _graph_tensor(out):

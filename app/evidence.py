@@ -74,7 +74,7 @@ def evidence_chart(finding: dict[str, Any], run: RunView | None) -> go.Figure | 
         hot = {d.get("module") for d in ev.get("layers", []) if isinstance(d, dict)}
         return figures.layer_bars({b["block"] or "(model)": b["grad_rms"] for b in ev["blocks"]
                                    if b.get("grad_rms") and np.isfinite(b["grad_rms"])},
-                                  title="Gradient per weight, block by block (RMS per element, median over steps)",
+                                  title="RMS gradient per weight, by block",
                                   x_title="RMS gradient (log)", highlight={h or "(model)" for h in hot})
     if run is None:
         return None

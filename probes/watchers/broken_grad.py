@@ -139,9 +139,15 @@ class GradientChainBroken(SafeWatcher):
             self._region.setdefault("region", set()).add(id(module))
 
     def _on_cut(self, func, args) -> None:
-        if not (args and isinstance(args[0], torch.Tensor) and args[0].requires_grad and torch.is_grad_enabled()):
+        if not (args and isinstance(args[0], torch.Tensor) and args[0].requires_grad):
             return
-        op = _cut_name(func)
+        if torch.is_grad_enabled():
+            op = _cut_name(func)
+        else:
+            # any operation on a tensor that needs grad, under torch.no_grad() inside a forward that started
+            # with gradients on (the mode runs only then), returns a constant: x = x * 1.0 cuts too. Layers
+            # run there are seen by _module_enter, with what they leave untrained.
+            op = "torch.no_grad()" if self._region is None and _cut_name(func) is None else _cut_name(func)
         if op is None:
             return
         caller = sys._getframe(1)
@@ -232,11 +238,16 @@ class GradientChainBroken(SafeWatcher):
         self.ctx.emit(Finding(
             code=self.code, severity="error",
             title=f"{op} in forward cuts the gradient chain: earlier layers never train",
-            detail=(f"{op} on a tensor that requires grad turns the rest of the forward into a constant for "
+            detail=(f"{op} {'inside forward' if op.startswith(('torch.no_grad', 'checkpoint')) else 'on a tensor that requires grad'} turns the rest of the forward into a constant for "
                     f"autograd. After backward, {len(params)} parameter(s) used before it have no gradient "
                     f"(grad is None), so the optimizer never updates them."),
             module=module, location=where,
             evidence={"op": op, "params_without_grad": params[:20], "count": len(params), "step": step},
-            fix=("Keep the computation in torch tensors with gradients: drop the "
-                 f"{op} (use torch ops instead of numpy/Python numbers); detach only what must not be trained, "
-                 "e.g. a straight-through estimator x + (q - x).detach().")))
+            fix=(("Take the layers and operations of the training forward out of the torch.no_grad() block (it is "
+                  "for evaluation); to freeze part of the model, call requires_grad_(False) on its parameters "
+                  "instead." if op == "torch.no_grad()" else
+                  "Pass inputs that require grad to the checkpointed function, or use "
+                  "checkpoint(..., use_reentrant=False)." if op.startswith("checkpoint") else
+                  "Keep the computation in torch tensors with gradients: drop the "
+                  f"{op} (use torch ops instead of numpy/Python numbers); detach only what must not be trained, "
+                  "e.g. a straight-through estimator x + (q - x).detach()."))))

@@ -1,0 +1,262 @@
+"""The real-world corpus: correct third-party models and loops, and reproductions of real bug reports.
+
+    python -m tests.realworld.corpus [NAME ...] [--json FILE]
+
+Each case is one file under correct/ or bugs/, rewritten in our own words from code we did not write; its
+docstring names the source and ends with a `Finds:` line in the format of sample_models/ (see
+tests/test_samples.py): `Finds: nothing` for a correct case (no error or warning may be reported), or the
+`code @ module` entries a bug reproduction must report.
+
+A case is either
+* a model file, checked exactly as `python -m probes check FILE` checks it (the worker's Check, default
+  20 steps, batch 8, on the CPU), or
+* a training loop: a file defining `train(run_dir)` that runs its own loop with a Probe writing under
+  run_dir; the run is then read back as `python -m probes report` reads it.
+
+Every case runs in a child forked from one parent that has imported torch (and transformers) once, so a
+case cannot leak global state (default dtype, grad mode, hooks) into the next and the corpus runs in a few
+minutes. A case that crashes or hangs is reported as such, never taken for a pass.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+KINDS = ("correct", "bugs")
+CASE_TIMEOUT_S = 180.0
+ENTRY = re.compile(r"(?P<code>[a-z][a-z-]*)(?: @ (?P<module>\(the model\)|[\w.]+))?")
+
+
+@dataclass
+class Case:
+    path: Path
+    kind: str                                   # "correct" or "bugs"
+    expected: list[tuple[str, str | None]]      # (code, module); module None = any / no module
+    source: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}/{self.path.stem}"
+
+
+@dataclass
+class Outcome:
+    case: Case
+    findings: list[dict] = field(default_factory=list)   # errors and warnings reported (and, for a bug
+                                                         # case, info findings of the code it expects)
+    error: str | None = None                   # the check (or the loop) failed
+    crashed: str | None = None                 # the child died or hung
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        if self.crashed:
+            return "crashed"
+        reported = {(f["code"], f["module"]) for f in self.findings}
+        if self.case.kind == "correct":
+            if self.findings:
+                return "false alarm"
+            return "check failed" if self.error else "clean"
+        codes = {c for c, _ in reported}
+        if all(_matched(code, module, reported) for code, module in self.case.expected):
+            return "found"
+        if all(code in codes for code, _ in self.case.expected):
+            return "wrong module"
+        return "missed"
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict in ("clean", "found")
+
+
+def _matched(code: str, module: str | None, reported: set) -> bool:
+    return any(c == code and (module is None or m == module) for c, m in reported)
+
+
+def read_case(path: Path, kind: str) -> Case:
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    lines = doc.splitlines()
+    finds = [ln.removeprefix("Finds:").strip() for ln in lines if ln.startswith("Finds:")]
+    if not finds:
+        raise ValueError(f"{path}: the docstring needs a 'Finds: ...' line")
+    sources = [ln.removeprefix("Source:").strip() for ln in lines if ln.startswith("Source:")]
+    if not sources:
+        raise ValueError(f"{path}: the docstring needs a 'Source: ...' line naming where the code comes from")
+    expected = []
+    if finds[-1] != "nothing":
+        for text in finds[-1].split(","):
+            m = ENTRY.fullmatch(text.strip())
+            if not m:
+                raise ValueError(f"{path}: cannot read the Finds entry {text.strip()!r}")
+            module = m["module"]
+            expected.append((m["code"], "" if module == "(the model)" else module))
+    if (kind == "correct") != (not expected):
+        raise ValueError(f"{path}: a case under {kind}/ must say "
+                         + ("'Finds: nothing'" if kind == "correct" else "the code it must report"))
+    return Case(path=path, kind=kind, expected=expected, source=sources[0])
+
+
+def cases(names: list[str] | None = None) -> list[Case]:
+    found = []
+    for kind in KINDS:
+        for path in sorted((HERE / kind).glob("*.py")):
+            case = read_case(path, kind)
+            if not names or case.name in names or path.stem in names:
+                found.append(case)
+    return found
+
+
+# -- running one case (in the forked child) ---------------------------------------------------------------
+def _run_case(case: Case, run_dir: str) -> dict:
+    import torch
+    torch.manual_seed(0)
+    source = case.path.read_text()
+    if re.search(r"^def train\(", source, re.MULTILINE):
+        from probes.modelfile import load_module
+        from probes.report import report_run
+        module = load_module(case.path)
+        error = None
+        try:
+            module.train(run_dir)
+        except Exception as e:      # noqa: BLE001 - a loop that dies is reported, with what was recorded
+            error = f"{type(e).__name__}: {e}"
+        result = report_run(run_dir)
+        result["error"] = error or result.get("error")
+        return result
+    from probes.worker import Check
+    config = {"model_file": str(case.path), "steps": 20, "batch_size": 8, "device": "cpu", "run_dir": run_dir}
+    return Check(config).run()
+
+
+def _child(case: Case, out: str, run_dir: str) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import torch
+        torch.set_num_threads(1)
+        result = _run_case(case, run_dir)
+    except BaseException:       # noqa: BLE001 - anything the harness itself meets
+        result = {"error": "harness: " + traceback.format_exc(limit=6), "findings": []}
+    Path(out).write_text(json.dumps(result, default=str))
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def run(case: Case, timeout: float = CASE_TIMEOUT_S) -> Outcome:
+    with tempfile.TemporaryDirectory(prefix="forgescope-corpus-") as tmp:
+        out = os.path.join(tmp, "result.json")
+        t0 = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                with open(os.devnull, "w") as null:       # the case's prints stay out of our output
+                    os.dup2(null.fileno(), 1)
+                    os.dup2(null.fileno(), 2)
+                _child(case, out, os.path.join(tmp, "runs"))
+            finally:
+                os._exit(3)
+        deadline = time.monotonic() + timeout
+        status = None
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return Outcome(case, crashed=f"still running after {timeout:g} s", seconds=time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        if not os.path.exists(out):
+            return Outcome(case, crashed=f"the child died (wait status {status})", seconds=seconds)
+        result = json.loads(Path(out).read_text())
+    # a correct case may carry info findings; a bug whose code is an info finding must still be named
+    findings = [f for f in result.get("findings", [])
+                if f.get("severity") != "info" or (case.kind == "bugs" and f.get("code") in
+                                                   {code for code, _ in case.expected})]
+    return Outcome(case, findings=findings, error=result.get("error"), seconds=seconds)
+
+
+def _prepare() -> None:
+    """Import once in the parent what every child needs, so each fork starts warm."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.path.insert(0, str(ROOT))
+    import torch  # noqa: F401
+    import probes.worker  # noqa: F401
+    import probes.report  # noqa: F401
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        pass
+
+
+def run_all(selected: list[Case], progress=None) -> list[Outcome]:
+    _prepare()
+    outcomes = []
+    for case in selected:
+        outcome = run(case)
+        outcomes.append(outcome)
+        if progress:
+            progress(outcome)
+    return outcomes
+
+
+def matrix(outcomes: list[Outcome]) -> str:
+    correct = [o for o in outcomes if o.case.kind == "correct"]
+    bugs = [o for o in outcomes if o.case.kind == "bugs"]
+
+    def count(group, verdict):
+        return sum(o.verdict == verdict for o in group)
+
+    lines = [f"correct cases: {len(correct)}   clean {count(correct, 'clean')}   false alarm "
+             f"{count(correct, 'false alarm')}   check failed {count(correct, 'check failed')}   crashed "
+             f"{count(correct, 'crashed')}",
+             f"bug cases:     {len(bugs)}   found {count(bugs, 'found')}   wrong module "
+             f"{count(bugs, 'wrong module')}   missed {count(bugs, 'missed')}   crashed {count(bugs, 'crashed')}"]
+    if bugs:
+        lines.append(f"bugs found with the right code and module: {count(bugs, 'found') / len(bugs):.0%}")
+    return "\n".join(lines)
+
+
+def describe(o: Outcome) -> str:
+    said = ", ".join(f"{f['code']} @ {f['module']!r}" for f in o.findings) or "nothing"
+    want = ", ".join(f"{c} @ {m!r}" for c, m in o.case.expected) or "nothing"
+    text = f"{o.verdict:12s} {o.case.name:45s} {o.seconds:5.1f}s  expected {want}; reported {said}"
+    if o.error:
+        text += f"\n{'':13s}error: {o.error.strip().splitlines()[-1][:300]}"
+    if o.crashed:
+        text += f"\n{'':13s}{o.crashed}"
+    return text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.realworld.corpus", description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="cases to run (kind/name or name); all by default")
+    parser.add_argument("--json", metavar="FILE", help="also write every outcome as JSON")
+    parser.add_argument("--quiet", action="store_true", help="print only cases that are not clean/found")
+    args = parser.parse_args(argv)
+    selected = cases(args.names)
+    outcomes = run_all(selected, progress=lambda o: (args.quiet and o.ok) or print(describe(o), flush=True))
+    print()
+    print(matrix(outcomes))
+    if args.json:
+        Path(args.json).write_text(json.dumps([{"case": o.case.name, "verdict": o.verdict, "findings": o.findings,
+                                                "error": o.error, "crashed": o.crashed} for o in outcomes],
+                                               indent=1))
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

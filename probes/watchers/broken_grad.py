@@ -21,6 +21,7 @@ import sys
 import torch
 from torch.overrides import TorchFunctionMode
 
+from ..checks.training import _common_parent
 from ..findings import Finding
 from ._base import SafeWatcher, frame_location, frame_module, is_library_file, user_frames
 
@@ -52,16 +53,6 @@ def _in_checkpoint() -> bool:
             return True
         f = f.f_back
     return False
-
-
-def _common_prefix(paths: list[str]) -> str:
-    parts = [p.split(".") if p else [] for p in paths]
-    common = []
-    for level in zip(*parts):
-        if len(set(level)) != 1:
-            break
-        common.append(level[0])
-    return ".".join(common)
 
 
 class _CutRecorder(TorchFunctionMode):
@@ -233,7 +224,7 @@ class GradientChainBroken(SafeWatcher):
         module = self.ctx.module_name(owner) if owner is not None else None
         if cut.get("checkpoint"):       # the checkpointed function's own layers are what never trains
             names = [self.ctx.module_name(m) for m in self.ctx.model.modules() if id(m) in cut["region"]]
-            module = _common_prefix([n for n in names if n is not None]) if names else module
+            module = _common_parent([n for n in names if n is not None]) if names else module
         op = cut["op"]
         self.ctx.emit(Finding(
             code=self.code, severity="error",

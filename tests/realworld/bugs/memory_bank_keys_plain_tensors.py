@@ -9,6 +9,7 @@ unchanged as randomly initialized parameters"; the author: "You're right, I cant
 
 Source: https://github.com/SimonThomine/RememberingNormality/issues/7
 Finds: unregistered-parameter @ memory1, unregistered-parameter @ memory2
+Known miss: plain torch.randn attributes with requires_grad=False look, at run time, like any constant table; flagging them would call correct models wrong
 """
 import torch
 from torch import nn

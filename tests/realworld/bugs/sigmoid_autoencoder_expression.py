@@ -7,6 +7,7 @@ than the last decoder layers.
 
 Source: https://github.com/MollyZhang/Multi-task-TCGA-learning/issues/15
 Finds: vanishing-gradients @ encoder.0
+Known miss: trained with Adam, every layer's weights move at a normal rate, and vanishing-gradients is confirmed by the update ratio by design
 """
 import torch
 from torch import nn

@@ -43,7 +43,7 @@ class EvalModeMissing(SafeWatcher):
         self.hook(self.ctx.model, "forward_pre", self._pre_forward)
         self.hook(self.ctx.model, "forward", self._post_forward)
         # functional dropout in an eval-mode pass: F.dropout(x, p) defaults to training=True
-        self._spy = _FunctionalDropout(self.guard(self._functional_dropout))
+        self._spy = _FunctionalDropout(self.guard(_check_dropout_call), self._functional_dropout)
         self._spying = False
         self.hook(self.ctx.model, "forward_pre", self._spy_on)
         self.hook(self.ctx.model, "forward", self._spy_off, always_call=True)
@@ -196,29 +196,31 @@ _DROPOUTS = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, 
 class _FunctionalDropout(TorchFunctionMode):
     """Sees functional dropout calls with training=True (their default) during an eval-mode forward."""
 
-    def __init__(self, on_dropout):
+    def __init__(self, check, on_dropout):
         super().__init__()
-        self.on_dropout = on_dropout
+        self.check, self.on_dropout = check, on_dropout     # check: guarded by the watcher
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in _DROPOUTS:
-            self.on_dropout_call(args, kwargs)
+        self.check(func, args, kwargs, self.on_dropout)      # never stands between the user and the op
         return func(*args, **kwargs)
 
-    def on_dropout_call(self, args, kwargs) -> None:
-        p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
-        training = kwargs.get("training", args[2] if len(args) > 2 else True)
-        if not (training and p):
-            return
-        # who called F.dropout: an nn.Dropout module passes its own mode (switched on deliberately, as
-        # Monte-Carlo dropout does); only a call written in the user's code forgets it
-        f = sys._getframe(1)
-        while f is not None and f.f_code.co_filename != _FUNCTIONAL:
-            f = f.f_back
-        caller = f.f_back if f is not None else None
-        if caller is not None and not is_library_file(caller.f_code.co_filename):
-            self.on_dropout(float(p))        # guarded by the watcher
+
+def _check_dropout_call(func, args, kwargs, on_dropout) -> None:
+    if func not in _DROPOUTS:
+        return
+    p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
+    training = kwargs.get("training", args[2] if len(args) > 2 else True)
+    if not (training and p):
+        return
+    # who called F.dropout: an nn.Dropout module passes its own mode (switched on deliberately, as
+    # Monte-Carlo dropout does); only a call written in the user's code forgets it
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename != _FUNCTIONAL:
+        f = f.f_back
+    caller = f.f_back if f is not None else None
+    if caller is not None and not is_library_file(caller.f_code.co_filename):
+        on_dropout(float(p))
 
 
 def _graph_tensor(out):

@@ -100,7 +100,8 @@ class Guard:
         """Register `fn`, guarded under `name`, as a `kind` hook of `target`; returns the handle, or None
         where the target takes no hooks.
 
-        kind: "forward", "forward_pre" (modules), "step_pre", "step_post" (optimizers), or a global one:
+        kind: "forward", "forward_pre" (modules), "step_pre", "step_post" (optimizers), "node" (an autograd
+        node), "tensor" (a parameter's gradient hook), or a global one:
         "module_registration", "parameter_registration", "buffer_registration" (target ignored)."""
         if kind in _GLOBAL:
             return _GLOBAL[kind](self.wrap(name, fn))
@@ -115,8 +116,61 @@ class Guard:
             return target.register_forward_hook(_ModuleHook(self, target, guarded), **kwargs)
         if kind == "node":              # an autograd graph node (a tensor's grad_fn): called when backward reaches it
             return target.register_hook(guarded)
+        if kind == "tensor":            # a leaf tensor (a parameter): called with each gradient before it is
+            guarded.__torch_unserializable__ = True     # accumulated; torch.save(model) does not warn about it
+            return target.register_hook(guarded)
+        if kind in ("step_pre", "step_post"):
+            return _StepHookHandle.register(target, kind, guarded, **kwargs)
         register = getattr(target, f"register_{kind}_hook")
         return register(guarded, **kwargs)
+
+
+class _StepHookHandle:
+    """An optimizer hook whose removal is safe from inside an optimizer hook.
+
+    Optimizer.step runs its hooks straight from the hook dicts: removing one while they run (a statistic
+    that fails and detaches in a step hook, a watcher that is done) would break the user's step with
+    "OrderedDict mutated during iteration". Removed from there, the hook goes inert at once and leaves its
+    dict later, at the next `flush_removals()` outside any optimizer hook (a forward, close)."""
+
+    depth = 0                       # our optimizer hooks running now (they may nest: a wrapper optimizer)
+    pending: list = []
+
+    def __init__(self):
+        self.handle = None
+        self.off = False
+
+    @classmethod
+    def register(cls, target, kind, fn, **kwargs):
+        me = cls()
+
+        def hook(*args, **kw):
+            if me.off:
+                return None
+            cls.depth += 1
+            try:
+                return fn(*args, **kw)
+            finally:
+                cls.depth -= 1
+        me.handle = getattr(target, f"register_{kind}_hook")(hook, **kwargs)
+        return me
+
+    def remove(self) -> None:
+        self.off = True
+        if _StepHookHandle.depth:
+            _StepHookHandle.pending.append(self.handle)
+        else:
+            self.handle.remove()
+            flush_removals()
+
+
+def flush_removals() -> None:
+    """Take out of their dicts the optimizer hooks removed while optimizer hooks were running."""
+    if _StepHookHandle.depth or not _StepHookHandle.pending:
+        return
+    pending, _StepHookHandle.pending = _StepHookHandle.pending, []
+    for handle in pending:
+        handle.remove()
 
 
 class _ModuleHook:
@@ -139,6 +193,8 @@ class _ModuleHook:
     def __call__(self, module, *args, **kwargs):
         if id(module) != self.owner:
             return None
+        if _StepHookHandle.pending:
+            flush_removals()
         if _compiling():
             self.guard.note("torch.compile", "Modules inside a torch.compile'd forward are not watched (their "
                                              "compiled code holds no hooks); gradients, weight updates, "

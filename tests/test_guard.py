@@ -114,3 +114,42 @@ def test_guard_calls_wraps_and_disables_by_name():
         assert guard.wrap("b", lambda x: x + 1)(1) == 2      # another name is untouched
     assert dropped == ["a"] and list(guard.failed) == ["a"] and "ZeroDivisionError" in guard.failed["a"]
     assert len(caught) == 1
+
+
+def test_a_failure_inside_an_optimizer_hook_detaches_without_breaking_the_step(tmp_path, monkeypatch):
+    """Optimizer.step() runs its hooks straight from their dicts: a watcher (or the recording itself) that
+    fails in one and removes its hooks there must not make the user's step raise "OrderedDict mutated
+    during iteration"; the removed hooks go inert at once and leave their dicts at the next forward."""
+    from probes.watchers.grad_flow import OptimizerNotStepping
+
+    def broken(self, i, args, kwargs):
+        raise RuntimeError("boom in a step hook")
+
+    monkeypatch.setattr(OptimizerNotStepping, "_before_step", broken)
+    model = net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    expected = loop(model, opt)
+    model = net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        with Probe(model, opt, run_dir=tmp_path) as probe:
+            hooks = len(opt._optimizer_step_pre_hooks)
+            losses = loop(model, opt)
+            assert len(opt._optimizer_step_pre_hooks) == hooks - 1     # gone after the next forward
+    assert losses == expected and set(probe.guard.failed) == {"optimizer-not-stepping"}
+    assert len(opt._optimizer_step_pre_hooks) == len(opt._optimizer_step_post_hooks) == 0
+
+    # the whole recording failing in a step hook: every hook of the Probe goes, from inside that hook
+    def halting(self, i):
+        raise RuntimeError("boom in the recording")
+
+    monkeypatch.setattr(Probe, "_before_update", halting)
+    model = net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        with Probe(model, opt, run_dir=tmp_path / "halt") as probe:
+            losses = loop(model, opt)
+    assert losses == expected and probe.error and "boom in the recording" in probe.error
+    assert len(opt._optimizer_step_pre_hooks) == len(opt._optimizer_step_post_hooks) == 0

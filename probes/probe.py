@@ -30,13 +30,14 @@ from . import _loss_capture
 from .checks import RunData, WatchContext, check_run, check_tree
 from .distributed import agree_run_name, rank_info
 from .findings import Finding, explained_elsewhere
-from .guard import Guard, ProbeWarning
+from .guard import Guard, ProbeWarning, flush_removals
 from .loader import WrappedLoader, loader_settings
 from .quantities import Activations, GradNorm, Memory, ParamChecksum, Quantity, StepContext, UpdateSize
 from .runlog import DB_NAME, Heartbeat, RunReader, RunWriter
 from .schedules import as_schedule, describe, first
 from .tree import class_location, named_modules, snapshot, structure_key
 from .watchers import WATCHERS
+from .watchers._base import stepping_optimizer
 
 # Defaults chosen to keep a Probe under 1.05x step time (see benchmarks/overhead.py and the README).
 # Measured on CPU (benchmarks/overhead.py --profile): one fused pass over every gradient costs 4-9% of a
@@ -240,7 +241,7 @@ class Probe:
         self._refresh_tree(step=None)
         guard = self.guard
         for i, opt in enumerate(self.optimizers):
-            stepping = _stepping(opt)
+            stepping = stepping_optimizer(opt)
             self._handles.append(guard.hook(CORE, stepping, "step_pre", self._pre_hook(i)))
             self._handles.append(guard.hook(CORE, stepping, "step_post", self._post_hook(i)))
         self._fingerprint = self.guard.call("weights changed", _fingerprint, self.model)
@@ -249,9 +250,10 @@ class Probe:
                           for kind in ("module_registration", "parameter_registration", "buffer_registration")]
         context = WatchContext(model=self.model, optimizers=self.optimizers,
                                module_name=lambda m: self._module_names.get(id(m)),
-                               emit=lambda f: self._guarded(self._add_findings, [f], self.step_count),
+                               emit=lambda f: self._guarded(self._emit_live, f),
                                diagnose=self._schedules["diagnose"], guard=guard,
-                               record_meta=lambda **values: self._guarded(lambda: self._writer.set_meta(**values)))
+                               record_meta=lambda **values: self._guarded(lambda: self._writer.set_meta(**values)),
+                               reported=lambda: list(self.findings))
         for cls in WATCHERS:
             watcher = cls()
             self.watchers.append(watcher)
@@ -279,6 +281,7 @@ class Probe:
             except Exception:       # noqa: BLE001
                 pass
         _loss_capture.remove(getattr(self, "_loss_listener", None))
+        flush_removals()            # optimizer hooks removed from inside an optimizer hook (a failure there)
 
     def _drop_quantity(self, q: Quantity) -> None:
         """A statistic failed: it records nothing more; the others go on."""
@@ -410,6 +413,11 @@ class Probe:
         if new:
             self._writer.write_findings(step, [f.to_dict() for f in new])
 
+    def _emit_live(self, finding: Finding) -> None:
+        """A watcher's finding, unless one already reported explains it (one bug, one finding)."""
+        if not explained_elsewhere(finding.to_dict(), [f.to_dict() for f in self.findings]):
+            self._add_findings([finding], self.step_count)
+
     def _check_run(self) -> None:
         """The run checks over everything recorded, once, when the run ends."""
         with RunReader(self.run_path) as reader:
@@ -482,18 +490,6 @@ def _as_optimizers(optimizer) -> list[torch.optim.Optimizer]:
     if len({id(o) for o in opts}) != len(opts):
         raise ValueError("Probe(optimizer=...): the same optimizer is listed twice")
     return opts
-
-
-def _stepping(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
-    """The optimizer whose step() really updates the weights: a wrapper that keeps an inner optimizer over the
-    same parameters and steps it itself (SAM's first_step/second_step, Lookahead) is hooked on that inner one."""
-    for value in vars(opt).values():
-        if isinstance(value, torch.optim.Optimizer) and value is not opt and (
-                value.param_groups is opt.param_groups
-                or {id(p) for g in value.param_groups for p in g["params"]}
-                == {id(p) for g in opt.param_groups for p in g["params"]}):
-            return _stepping(value)
-    return opt
 
 
 def _fingerprinted(model: nn.Module) -> list[torch.Tensor]:

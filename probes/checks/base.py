@@ -72,6 +72,8 @@ class WatchContext:
     diagnose: Callable[[int], bool]            # steps on which costly checks may run
     guard: Any = None                          # probes.guard.Guard: every hook a watcher adds runs through it
     record_meta: Callable[..., None] = lambda **values: None   # add plain values to the run's meta
+    shared: dict = field(default_factory=dict)  # what watchers compute once for all (a loss graph's walk)
+    reported: Callable[[], list] = lambda: []   # the findings reported so far (Finding objects)
 
 
 class Watcher:

@@ -116,3 +116,75 @@ def frame_module(f) -> nn.Module | None:
     """The module whose method this frame runs (its `self`), if any."""
     me = f.f_locals.get("self") if f is not None else None
     return me if isinstance(me, nn.Module) else None
+
+
+def stepping_optimizer(opt):
+    """The optimizer whose step() really updates the weights: a wrapper that keeps an inner optimizer over the
+    same parameters and steps it itself (SAM's first_step/second_step, Lookahead) is hooked on that inner one."""
+    import torch
+    for value in vars(opt).values():
+        if isinstance(value, torch.optim.Optimizer) and value is not opt and (
+                value.param_groups is opt.param_groups
+                or {id(p) for g in value.param_groups for p in g["params"]}
+                == {id(p) for g in opt.param_groups for p in g["params"]}):
+            return stepping_optimizer(value)
+    return opt
+
+
+# -- one walk over a loss's autograd graph, shared by the watchers that read it ---------------------------
+WALK_LIMIT = 200_000            # graph nodes visited before giving up (then: unknown, never a finding)
+
+
+class GraphWalk:
+    """What one backward's graph holds: the leaves it reaches (ids of the tensors that get .grad) and its
+    nodes by class name, for the few classes a watcher asked about. `leaves` is None when the graph was too
+    large to walk. `opaque`: the graph holds a custom autograd Function (reentrant checkpointing, an
+    extension's op), whose backward may reach parameters the graph does not show."""
+
+    __slots__ = ("leaves", "nodes", "opaque")
+
+    def __init__(self, leaves, nodes, opaque=False):
+        self.leaves, self.nodes, self.opaque = leaves, nodes, opaque
+
+
+# node classes any watcher reads (the loss functions and what feeds them); others are walked, not kept
+WATCHED_NODES = frozenset({
+    "NllLossBackward0", "NllLoss2DBackward0", "BinaryCrossEntropyBackward0",
+    "BinaryCrossEntropyWithLogitsBackward0", "MseLossBackward0", "SmoothL1LossBackward0", "HuberLossBackward0",
+    "L1LossBackward0"})
+
+
+def graph_walk(ctx, loss) -> GraphWalk:
+    """The walk of `loss`'s graph, made once per backward call however many watchers ask (kept in ctx.shared
+    under a weak reference to the loss: no graph outlives its backward because of us)."""
+    import weakref
+    shared = ctx.shared
+    held = shared.get("walk")
+    if held is not None and held[0]() is loss:
+        return held[1]
+    from torch.autograd.function import BackwardCFunction
+    nodes: dict[str, list] = {}
+    leaves: set | None = set()
+    opaque = False
+    seen: set = set()
+    todo = [loss.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if len(seen) > WALK_LIMIT:
+            leaves = None
+            break
+        name = type(node).__name__
+        if name in WATCHED_NODES:
+            nodes.setdefault(name, []).append(node)
+        variable = getattr(node, "variable", None)          # AccumulateGrad: a leaf that gets .grad
+        if variable is not None:
+            leaves.add(id(variable))
+        elif isinstance(node, BackwardCFunction):
+            opaque = True
+        todo.extend(n for n, _ in node.next_functions)
+    walk = GraphWalk(leaves, nodes, opaque)
+    shared["walk"] = (weakref.ref(loss), walk)
+    return walk

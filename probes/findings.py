@@ -60,6 +60,10 @@ def explained_elsewhere(finding: dict, others: list[dict]) -> bool:
         # a loss without a graph is explained by the cut in forward that made it, when that was seen
         return any(o.get("code") == "gradient-chain-broken" and (o.get("evidence") or {}).get("op")
                    for o in others)
+    if finding.get("code") == "optimizer-not-stepping" and "pattern" not in (finding.get("evidence") or {}):
+        # the end-of-run verdict repeats what the Probe saw live (zero_grad and backward, never a step)
+        return any(o.get("code") == "optimizer-not-stepping" and "pattern" in (o.get("evidence") or {})
+                   for o in others)
     if finding.get("code") == "memory-growth":
         # the RSS slope (a run check) repeats what the kept autograd graphs already said, later
         return "kept_steps" not in (finding.get("evidence") or {}) and any(

@@ -12,13 +12,14 @@ from .dynamics import gradient_depth, gradient_growth, suspicious_initial_loss, 
 from .ranks import ranks_out_of_sync
 from .registration import missing_super_init, unregistered_modules, unregistered_parameters
 from .resources import dataloader_stall, memory_growth
-from .training import mixed_devices, nonfinite_values, param_not_in_optimizer, weights_not_updating
+from .training import (mixed_devices, nonfinite_values, optimizer_not_stepping, param_not_in_optimizer,
+                       weights_not_updating)
 
 TREE_CHECKS = (unregistered_modules, unregistered_parameters, missing_super_init)
 # errors first, then warnings, then info; each check orders its own findings (tree order, then step)
 RUN_CHECKS: tuple = (param_not_in_optimizer, nonfinite_values, mixed_devices, ranks_out_of_sync,
-                     weights_not_updating, gradient_depth, gradient_growth, memory_growth, dataloader_stall,
-                     update_ratio, suspicious_initial_loss)
+                     optimizer_not_stepping, weights_not_updating, gradient_depth, gradient_growth, memory_growth,
+                     dataloader_stall, update_ratio, suspicious_initial_loss)
 
 __all__ = ["RUN_CHECKS", "TREE_CHECKS", "RunData", "WatchContext", "Watcher", "check_run",
            "check_tree"]

@@ -160,9 +160,8 @@ def _rolled_up(by_module: dict[str, list[dict]], tree: dict) -> dict[str, list[d
 # -- weights-not-updating -----------------------------------------------------------------------------
 def weights_not_updating(data: RunData) -> list[Finding]:
     tree = data.tree
-    never = _never_stepped(data)
-    if never:
-        return never
+    if _never_stepped(data):
+        return []           # an optimizer that never steps: optimizer-not-stepping says so
     grads, updates = data.series("grad_norm"), data.series("update_norm")
     # steps marked by hand (probe.step(), a hand-written update): every trainable parameter is "held"
     manual = bool(tree) and not tree.get("n_optimizers", len(data.meta.get("optimizers", [])))
@@ -230,6 +229,13 @@ def weights_not_updating(data: RunData) -> list[Finding]:
              "step // warmup is 0 until the end of warm-up; use step / warmup."))]
 
 
+# -- optimizer-not-stepping ---------------------------------------------------------------------------
+def optimizer_not_stepping(data: RunData) -> list[Finding]:
+    """The end-of-run verdict: backward ran and an optimizer never stepped (the Probe's watcher names the
+    other patterns live: zero_grad between backward and step, step without gradients)."""
+    return _never_stepped(data)
+
+
 def _never_stepped(data: RunData) -> list[Finding]:
     """backward() ran, yet not one optimizer step ended a step: optimizer.step() is never called."""
     calls = data.meta.get("backward_calls") or 0
@@ -243,7 +249,7 @@ def _never_stepped(data: RunData) -> list[Finding]:
     if not held:
         return []
     return [Finding(
-        code="weights-not-updating", severity="error",
+        code="optimizer-not-stepping", severity="error",
         title=f"backward() ran {calls} time(s) but optimizer.step() was never called: no weight changed",
         detail=(f"The loop computed gradients {calls} time(s), and the optimizer "
                 f"({', '.join(o.get('class', '?') for o in data.meta['optimizers'])}) never stepped, so all "
@@ -276,7 +282,7 @@ def _one_never_stepped(data: RunData) -> list[Finding]:
         module = _outermost(_common_parent(modules), {t["name"] for t in held}, _trainable_under(data.tree))
         cls = data.meta["optimizers"][i].get("class", "optimizer") if i < len(data.meta["optimizers"]) else "?"
         found.append(Finding(
-            code="weights-not-updating", severity="error",
+            code="optimizer-not-stepping", severity="error",
             title=f"Optimizer {i} ({cls}, over {module or 'the model'}) never stepped: its weights never change",
             detail=(f"The other optimizer(s) stepped {', '.join(str(s) for s in steps if s)} time(s), but optimizer "
                     f"{i} ({cls}) never did, while the {len(with_grad)} parameter(s) it holds got gradients on every "

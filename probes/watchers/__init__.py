@@ -12,11 +12,15 @@ from __future__ import annotations
 from .broken_grad import GradientChainBroken
 from .dead_units import DeadUnits
 from .direct_forward import ForwardCalledDirectly
-from .eval_mode import EvalModeMissing
+from .eval_mode import EvalModeMissing, TrainModeOff
 from .input_devices import InputDevices
 from .layer_in_forward import LayerCreatedInForward
 from .kept_graphs import KeptGraphs
 from .loss_graph import LossGraph
+from .grad_flow import GradientsAccumulate, OptimizerNotStepping, ParamUnreached
+from .loss_inputs import LossInputMismatch, LossShapeBroadcast, LossSpy
 
 WATCHERS: tuple = (LayerCreatedInForward, GradientChainBroken, ForwardCalledDirectly, EvalModeMissing, DeadUnits,
-                   InputDevices, LossGraph, KeptGraphs)
+                   InputDevices, LossGraph, KeptGraphs, TrainModeOff, GradientsAccumulate, ParamUnreached,
+                   OptimizerNotStepping, LossInputMismatch, LossShapeBroadcast,
+                   LossSpy)     # last: its forward hook runs after the other watchers' modes are popped

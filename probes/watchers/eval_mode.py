@@ -21,7 +21,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..findings import Finding
 from ..findings import location
-from ._base import SafeWatcher, frame_location, frame_module, is_library_file, user_frames
+from ._base import SafeWatcher, frame_location, frame_module, is_library_file, stepping_optimizer, user_frames
 
 MODE_SENSITIVE = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
 
@@ -239,3 +239,84 @@ def _stack(depth: int = 24) -> list[tuple[str, int]]:
         out.append((f.f_code.co_filename, f.f_lineno))
         f, depth = f.f_back, depth - 1
     return out
+
+
+class TrainModeOff(SafeWatcher):
+    """train-mode-off: the model is in eval mode during training steps (model.train() not called back after a
+    validation pass), so Dropout is off and BatchNorm's statistics are frozen while the optimizer steps.
+
+    O(1) per step: a pre-hook on the model notes whether each grad-enabled forward ran in eval mode (and the
+    line of the first eval-mode forward without gradients after training ones: the validation pass), and a
+    pre-step hook on each optimizer checks, when a backward ran, whether the model is still in eval mode
+    with Dropout/BatchNorm switched off. A model that trains with only its BatchNorm layers frozen (the root
+    in training mode) is a deliberate choice and stays clean; so does an attack or an inference pass in
+    eval mode followed by model.train() before the update."""
+
+    code = "train-mode-off"
+
+    def _attach(self) -> None:
+        self._modules = [m for m in self.ctx.model.modules() if isinstance(m, MODE_SENSITIVE)]
+        self._done = not self._modules       # nothing that behaves differently in eval mode
+        self._eval_forward = False          # the last grad-enabled forward ran in eval mode
+        self._trained_since = True          # a training-mode forward since the last validation pass was noted
+        self._validation_at: str | None = None
+        self._backward_at: str | None = None
+        self._backwards = 0
+        if self._done:
+            return
+        self.hook(self.ctx.model, "forward_pre", self._pre_forward)
+        for opt in self.ctx.optimizers:
+            self.hook(stepping_optimizer(opt), "step_pre", self._before_step)
+
+    def _root(self) -> nn.Module:
+        """The user's model: inside DataParallel/DDP, `model.module.eval()` leaves the wrapper's flag alone."""
+        model = self.ctx.model
+        return model.module if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)) else model
+
+    def _pre_forward(self, model, args) -> None:
+        model = self._root()
+        if torch.is_grad_enabled():
+            self._eval_forward = not model.training
+            if model.training:
+                self._trained_since = True
+        elif not model.training and self._trained_since:
+            self._trained_since = False
+            frames = list(user_frames(2))
+            caller = next((f for f in frames if frame_module(f) is None), frames[0] if frames else None)
+            self._validation_at = frame_location(caller)
+
+    def _step_start(self, step: int) -> None:
+        self._backwards = 0
+
+    def _backward(self, loss) -> None:
+        if not self._done and self._eval_forward and not self._root().training and not self._backwards:
+            self._backward_at = frame_location(next(user_frames(2), None))
+        self._backwards += 1
+
+    def _before_step(self, optimizer, args, kwargs) -> None:
+        if self._done or not self._backwards or not self._eval_forward or self._root().training:
+            return
+        off = [m for m in self._modules if not m.training and _sensitive(m)]
+        if not off:
+            return
+        self._done = True
+        names = self.ctx.module_name
+        modules = [(names(m), type(m).__name__) for m in off if names(m) is not None]
+        kinds = sorted({cls for _, cls in modules})
+        dropout = any("Dropout" in c for c in kinds)
+        bn = any("BatchNorm" in c for c in kinds)
+        after = f" after the validation pass at {self._validation_at}" if self._validation_at else ""
+        self.ctx.emit(Finding(
+            code=self.code, severity="warning",
+            title=f"Training steps run in eval mode: {'/'.join(kinds)} switched off while the optimizer steps",
+            detail=(f"The model was in eval mode in a forward pass whose loss was backpropagated and stepped"
+                    f"{after}: model.train() was not called back. "
+                    + ("Dropout drops nothing, so the regularisation is gone. " if dropout else "")
+                    + ("BatchNorm normalises with its frozen running statistics and no longer updates them, so "
+                       "the layers train against stale statistics." if bn else "")).strip(),
+            module=modules[0][0] if modules else None, location=self._validation_at or self._backward_at,
+            evidence={"modules": [n for n, _ in modules][:20], "classes": kinds, "count": len(modules),
+                      "validation_at": self._validation_at},
+            fix=("Call model.train() at the start of every training epoch (or right after each validation "
+                 "pass); model.eval() stays in force until train() is called.")))
+        self.detach()                   # reported once per run (safe from inside an optimizer hook)

@@ -5,7 +5,7 @@ the encoder's weights end every backward pass with no gradient, and the optimize
 
 Fixed twin: gradient_chain_broken_fixed.py (torch.clamp keeps the graph).
 
-Finds: gradient-chain-broken @ (the model) at the bug
+Finds: gradient-chain-broken @ (the model) at the bug, param-unreached @ encoder
 """
 import numpy as np
 import torch

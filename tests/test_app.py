@@ -93,6 +93,21 @@ def test_findings_page_shows_the_buggy_samples_finding(runs, monkeypatch):
     assert "nn.ModuleList" in text                                  # the fix
 
 
+@pytest.mark.parametrize("sample, code, line, chart", [
+    ("gradients_accumulate", "gradients-accumulate", 34, True),
+    ("loss_input_mismatch", "loss-input-mismatch", 29, False),
+    ("train_mode_off", "train-mode-off", 32, False),
+])
+def test_a_loop_bugs_card_names_it_with_its_line_and_chart(tmp_path, monkeypatch, sample, code, line, chart):
+    model = f"sample_models/{sample}.py"
+    assert check(model, tmp_path)["error"] is None
+    at = app(monkeypatch, tmp_path, model).run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = text_of(at)
+    assert code in text and f"{model}:{line}" in text
+    assert any(str(c.key).startswith("evidence-") for c in at.get("plotly_chart")) == chart
+
+
 def test_findings_page_of_a_clean_sample_shows_none(runs, monkeypatch):
     root, _, clean = runs
     at = app(monkeypatch, root, CLEAN).run()

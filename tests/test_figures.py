@@ -337,3 +337,14 @@ def test_the_depth_chart_draws_the_findings_own_blocks():
     bar = fig.data[0]
     assert list(bar.y) == [b["block"] for b in blocks] and list(bar.x) == [b["grad_rms"] for b in blocks]
     assert [c == figures.RED for c in bar.marker.color] == [True, True, False, False]
+
+
+def test_the_gradients_accumulate_chart_draws_the_watched_gradients():
+    from app.evidence import evidence_chart
+    params = [{"name": "net.2.bias", "applied_norm": 0.5, "now_norm": 1.1, "new_gradients": 1},
+              {"name": "net.0.bias", "applied_norm": 0.2, "now_norm": 0.45, "new_gradients": 1}]
+    fig = evidence_chart({"code": "gradients-accumulate", "evidence": {"step": 1, "parameters": params}}, None)
+    applied, now = fig.data
+    assert list(applied.y) == list(now.y) == ["net.2.bias", "net.0.bias"]
+    assert list(applied.x) == [0.5, 0.2] and list(now.x) == [1.1, 0.45]
+    assert evidence_chart({"code": "gradients-accumulate", "evidence": {}}, None) is None

@@ -212,15 +212,26 @@ def test_a_huge_first_loss_with_the_users_own_loss_is_suspicious(tmp_path):
     assert f["evidence"]["classes"] == 4 and f["evidence"]["loss"] > 100 * math.log(4)
 
 
-def test_backward_without_any_optimizer_step_is_weights_not_updating(tmp_path):
+def test_backward_and_zero_grad_without_any_optimizer_step_is_optimizer_not_stepping(tmp_path):
     def step(model, opt, x, y):
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()                              # and no opt.step()
     probe, result = loop(mlp(), tmp_path, step, steps=4)
     assert probe.step_count == 0
+    (f,) = result["findings"]                        # seen live; the end-of-run verdict is not repeated
+    assert (f["code"], f["severity"], f["module"]) == ("optimizer-not-stepping", "error", "")
+    assert f["evidence"]["pattern"] == "never steps" and f["evidence"]["optimizer_steps"] == 0
+    assert f["location"].endswith(":" + str(step.__code__.co_firstlineno + 3))     # the backward() line
+
+
+def test_backward_without_zero_grad_or_step_is_judged_when_the_run_ends(tmp_path):
+    # gradients pile up (it could be accumulation before a first step): only the end of the run can tell
+    def step(model, opt, x, y):
+        F.cross_entropy(model(x), y).backward()
+    probe, result = loop(mlp(), tmp_path, step, steps=4)
     (f,) = result["findings"]
-    assert (f["code"], f["severity"], f["module"]) == ("weights-not-updating", "error", "")
+    assert (f["code"], f["severity"], f["module"]) == ("optimizer-not-stepping", "error", "")
     assert f["evidence"]["backward_calls"] == 4 and f["evidence"]["optimizer_steps"] == 0
 
 

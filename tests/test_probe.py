@@ -59,7 +59,7 @@ def test_close_leaves_the_model_exactly_as_it_was(tmp_path):
     before = hook_state(model, opt)
     probe = Probe(model, opt, run_dir=tmp_path, **EVERYTHING)
     during = hook_state(model, opt)
-    assert during[1] == (1, 1)                      # the Probe did attach to the optimizer
+    assert during[1][0] >= 1 and during[1][1] >= 1  # the Probe did attach to the optimizer
     train(model, opt, batches(3), probe)
     probe.close()
     probe.close()                                   # safe twice

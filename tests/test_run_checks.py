@@ -483,7 +483,7 @@ def test_run_checks_do_not_import_torch():
                            "pkg = types.ModuleType('probes'); pkg.__path__ = ['probes']; sys.modules['probes'] = pkg;"
                            + code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert len(RUN_CHECKS) == 11
+    assert len(RUN_CHECKS) == 12
 
 
 def test_make_optimizer_may_return_several_for_the_default_step(tmp_path):

@@ -6,7 +6,7 @@ generator: `optimizer_d.step()` is missing, so the discriminator keeps its rando
 whole run while its gradients are computed and thrown away (the maintainer: "you are right. I will add it").
 
 Source: https://github.com/zhaoyuzhi/deepfillv2/issues/6
-Finds: weights-not-updating @ discriminator
+Finds: optimizer-not-stepping @ discriminator
 """
 import torch
 from torch import nn

@@ -6,7 +6,7 @@ not one weight changes (the maintainer: "scheduler.step() only changes learning 
 optimizer step").
 
 Source: https://github.com/ClementPinard/SfmLearner-Pytorch/issues/5
-Finds: weights-not-updating @ (the model)
+Finds: optimizer-not-stepping @ (the model)
 """
 import torch
 from torch import nn

@@ -5,7 +5,7 @@ scheduler looks like a wrapper over the optimizer, but scheduler.step() only cha
 without optimizer.step() the weights never move.
 
 Source: https://github.com/pytorch/pytorch/issues/3814
-Finds: weights-not-updating @ (the model)
+Finds: optimizer-not-stepping @ (the model)
 """
 import torch
 from torch import nn

@@ -7,8 +7,7 @@ gradient norm climbs step after step and each update follows the stale, ever-gro
 current batch (the PR: "We are missing zero_grad in example, which can cause gradients to accumulate").
 
 Source: https://github.com/udacity/deep-learning-v2-pytorch/pull/160
-Finds: exploding-gradients @ classifier
-Known miss: gradients accumulated by a missing zero_grad() grow 60x in 30 steps, below exploding-gradients' 1,000x; a finding of its own is planned (gradients-accumulate)
+Finds: gradients-accumulate @ (the model)
 """
 from collections import OrderedDict
 

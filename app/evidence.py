@@ -76,6 +76,13 @@ def evidence_chart(finding: dict[str, Any], run: RunView | None) -> go.Figure | 
                                    if b.get("grad_rms") and np.isfinite(b["grad_rms"])},
                                   title="RMS gradient per weight, by block",
                                   x_title="RMS gradient (log)", highlight={h or "(model)" for h in hot})
+    if code == "gradients-accumulate" and ev.get("parameters"):
+        # the watched gradients: what the optimizer applied at the previous step, and what .grad held at this
+        # one, never cleared in between
+        return figures.paired_bars({p["name"]: (p["applied_norm"], p["now_norm"]) for p in ev["parameters"]
+                                    if isinstance(p, dict) and "applied_norm" in p},
+                                   names=("applied at the previous step", "in .grad at this step"),
+                                   title=f"‖grad‖ piles up: step {ev.get('step', '?')}", x_title="‖grad‖ (L2 norm)")
     if run is None:
         return None
     if code in ("vanishing-gradients", "exploding-gradients"):

@@ -128,6 +128,21 @@ def layer_bars(values: dict[str, float], *, title: str, x_title: str, log_x: boo
     return fig
 
 
+def paired_bars(values: dict[str, tuple[float, float]], *, names: tuple[str, str], title: str, x_title: str,
+                height: int = SMALL_HEIGHT) -> go.Figure:
+    """Two horizontal bars per layer (a before and an after), in model order."""
+    if not values:
+        return empty_figure("No values")
+    layers = list(values)
+    fig = go.Figure([go.Bar(x=[values[n][k] for n in layers], y=layers, orientation="h", name=names[k],
+                            marker_color=(BLUE, RED)[k], hovertemplate="%{y}: %{x:.3g}<extra>" + names[k] + "</extra>")
+                     for k in (0, 1)])
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    _layout(fig, title, x_title, "layer", height=max(height, 30 * len(layers) + 100), legend=True)
+    fig.update_layout(barmode="group", hovermode="closest")
+    return fig
+
+
 # -- weights ----------------------------------------------------------------------------------------------
 def update_ratio_figure(update_ratio: pd.DataFrame, *, max_lines: int = 12) -> go.Figure:
     cols = top_columns(update_ratio.dropna(axis=1, how="all"), max_lines)

@@ -22,6 +22,8 @@ at backward, it records the calls of the loss functions made in between, nothing
 from __future__ import annotations
 
 import math
+import os
+import sys
 
 import torch
 from torch.nn import functional as F
@@ -55,6 +57,8 @@ PROBABILITIES = {"SoftmaxBackward0": "softmax", "SigmoidBackward0": "sigmoid"}
 NEAR_PASS = PASS_THROUGH | {"ClampBackward1", "ClampMinBackward0", "ClampMaxBackward0", "AddBackward1"}
 RAW_SCORES = frozenset({"AddmmBackward0", "MmBackward0", "BmmBackward0", "ConvolutionBackward0",
                         "LinearBackward0"})
+_FUNCTIONAL = F.__file__
+_LOSS_MODULES = os.path.join(os.path.dirname(torch.nn.__file__), "modules", "loss.py")
 _SPY_CALLS = 32                 # loss calls kept per step (a loop computing hundreds is not read further)
 
 
@@ -131,7 +135,13 @@ def _record_call(calls: list, func, args, kwargs) -> dict | None:
     pred = kwargs.get("input", args[0] if args else None)
     target = kwargs.get("target", args[1] if len(args) > 1 else None)
     frame = next(user_frames(3), None)
-    call = {"loss": name, "location": frame_location(frame),
+    # called as F.<name> by the user, or by an nn loss module's forward
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename != _FUNCTIONAL:
+        f = f.f_back
+    caller = f.f_back.f_code.co_filename if f is not None and f.f_back is not None else ""
+    shown = f"nn.{_MODULE_NAMES[name]}" if caller == _LOSS_MODULES else f"F.{name}"
+    call = {"loss": name, "shown": shown, "location": frame_location(frame),
             "input_shape": list(pred.shape) if isinstance(pred, torch.Tensor) else None,
             "target_shape": list(target.shape) if isinstance(target, torch.Tensor) else None, "node": None}
     calls.append(call)
@@ -286,11 +296,14 @@ class LossInputMismatch(SafeWatcher):
     def _emit_ce(self, node, kind: str, s: dict) -> None:
         call = _call_for(self.ctx, "cross_entropy")
         loss = call["loss"] if call else "cross_entropy"
-        rows = (f" whose rows sum to {s['row_sum_min']:.3f}-{s['row_sum_max']:.3f}"
-                if "row_sum_min" in s and kind == "softmax" else "")
+        shown = call.get("shown") if call else None
+        rows = ""
+        if "row_sum_min" in s and kind == "softmax":
+            low, high = f"{s['row_sum_min']:.3f}", f"{s['row_sum_max']:.3f}"
+            rows = f", and every row sums to {low}" if low == high else f", and its rows sum to {low}-{high}"
         self._report(
-            title=f"{_MODULE_NAMES.get(loss, 'CrossEntropyLoss')} is given {kind} outputs, not logits: the "
-                  f"probabilities are squashed a second time",
+            title=f"{shown or _MODULE_NAMES.get(loss, 'CrossEntropyLoss')} is given {kind} outputs, not logits: "
+                  f"the probabilities are squashed a second time",
             detail=(f"At step {self._step} the input of the cross-entropy loss (shape {_shape(s['shape'])}) came "
                     f"out of a {kind}: its values lie in [{s['min']:.3g}, {s['max']:.3g}]{rows}. "
                     f"CrossEntropyLoss applies log_softmax itself, so it treats these probabilities as logits: "
@@ -452,7 +465,8 @@ class LossShapeBroadcast(SafeWatcher):
             pred, target = call["input_shape"], call["target_shape"]
             both = _broadcast(pred, target)
             if pred != target and both is not None and math.prod(both) > math.prod(pred):
-                return self._emit(call["loss"], pred, target, both, call["location"] or where)
+                return self._emit(call["loss"], pred, target, both, call["location"] or where,
+                                  shown=call.get("shown"))
         hand = _hand_written_broadcast(loss.grad_fn)
         if hand is not None:
             return self._emit(f"a hand-written {hand[0]}", hand[1], None, hand[2], where)
@@ -473,16 +487,17 @@ class LossShapeBroadcast(SafeWatcher):
                 both = list(node._saved_self.shape)
                 return self._emit(_NODE_LOSS[name], pred, None, both, where)
 
-    def _emit(self, loss: str, pred, target, both, where) -> None:
+    def _emit(self, loss: str, pred, target, both, where, shown: str | None = None) -> None:
         self._reported = True
+        name = shown or _MODULE_NAMES.get(loss, loss)
         against = f" against a target of shape {_shape(target)}" if target is not None else ""
         self.ctx.emit(Finding(
             code=self.code, severity="error",
-            title=(f"{_MODULE_NAMES.get(loss, loss)} compares a prediction of shape {_shape(pred)}{against}: "
-                   f"they broadcast to {_shape(both)}").capitalize() if loss.startswith("a ") else
-                  (f"{_MODULE_NAMES.get(loss, loss)} compares a prediction of shape {_shape(pred)}{against}: "
-                   f"they broadcast to {_shape(both)}"),
-            detail=(f"At step {self._step} {loss} got a prediction of shape {_shape(pred)}{against}. The shapes "
+            title=(f"{name} compares a prediction of shape {_shape(pred)}{against}: they broadcast to "
+                   f"{_shape(both)}").capitalize() if loss.startswith("a ") else
+                  (f"{name} compares a prediction of shape {_shape(pred)}{against}: they broadcast to "
+                   f"{_shape(both)}"),
+            detail=(f"At step {self._step} {name} got a prediction of shape {_shape(pred)}{against}. The shapes "
                     f"differ, so PyTorch broadcasts them to {_shape(both)} ({math.prod(both):,} differences instead "
                     f"of {math.prod(pred):,}): every prediction is compared with every target of the batch, the "
                     f"loss pulls each output towards the batch mean, and the model learns almost nothing. "

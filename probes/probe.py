@@ -105,6 +105,7 @@ class Probe:
         self._waited_before_first_step = False
         self._backward_calls = 0            # over the whole run: backward with no optimizer step is a finding
         self._opt_steps = [0] * len(self.optimizers)
+        self._shared: dict = {}             # what the watchers share (a loss graph's walk, the loss calls)
         self.guard = Guard(core=CORE)
         self.guard.on_fail(CORE, self._halt)
 
@@ -254,6 +255,7 @@ class Probe:
                                diagnose=self._schedules["diagnose"], guard=guard,
                                record_meta=lambda **values: self._guarded(lambda: self._writer.set_meta(**values)),
                                reported=lambda: list(self.findings))
+        self._shared = context.shared
         for cls in WATCHERS:
             watcher = cls()
             self.watchers.append(watcher)
@@ -463,6 +465,9 @@ class Probe:
         if self._forward_ran or _loss_capture.listeners() == 1:
             for w in self.watchers:
                 w.backward(loss)
+            # the walk of this loss's graph is for this backward only: holding its nodes any longer would keep
+            # their metadata (kept-graph markers) alive
+            self._shared.pop("walk", None)
 
     # -- never crash the training job -------------------------------------------------------------
     def _guarded(self, fn, *args):

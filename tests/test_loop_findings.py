@@ -502,3 +502,19 @@ def test_a_hand_written_update_that_never_clears_the_gradient_is_found(tmp_path)
                 probe.step()
         found = report_run(probe.run_path)["findings"]
         assert loud(found) == ([] if clear else ["gradients-accumulate"]), clear
+
+
+def test_a_model_run_wholly_under_reentrant_checkpointing_is_clean(tmp_path):
+    """Reentrant checkpointing hides every parameter behind a custom autograd Function: the loss's graph
+    shows none of them, which must read as "cannot tell", never as "reaches nothing"."""
+    from torch.utils.checkpoint import checkpoint
+
+    class Checkpointed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = mlp()
+
+        def forward(self, x):
+            return checkpoint(self.net, x.requires_grad_(True), use_reentrant=True)
+    _, _, found = run(tmp_path, Checkpointed(), standard(nn.CrossEntropyLoss()))
+    assert loud(found) == []

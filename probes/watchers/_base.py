@@ -151,7 +151,9 @@ class GraphWalk:
 WATCHED_NODES = frozenset({
     "NllLossBackward0", "NllLoss2DBackward0", "BinaryCrossEntropyBackward0",
     "BinaryCrossEntropyWithLogitsBackward0", "MseLossBackward0", "SmoothL1LossBackward0", "HuberLossBackward0",
-    "L1LossBackward0"})
+    "L1LossBackward0",
+    # zero-derivative operations (round, floor, ceil, sign, trunc): a loss through them trains nothing
+    "RoundBackward0", "RoundBackward1", "FloorBackward0", "CeilBackward0", "SignBackward0", "TruncBackward0"})
 
 
 def graph_walk(ctx, loss) -> GraphWalk:
@@ -162,6 +164,13 @@ def graph_walk(ctx, loss) -> GraphWalk:
     held = shared.get("walk")
     if held is not None and held[0]() is loss:
         return held[1]
+    walk = walk_graph(loss)
+    shared["walk"] = (weakref.ref(loss), walk)
+    return walk
+
+
+def walk_graph(loss) -> GraphWalk:
+    """One pass over the graph below `loss` (about a microsecond a node)."""
     from torch.autograd.function import BackwardCFunction
     nodes: dict[str, list] = {}
     leaves: set | None = set()
@@ -185,6 +194,4 @@ def graph_walk(ctx, loss) -> GraphWalk:
         elif isinstance(node, BackwardCFunction):
             opaque = True
         todo.extend(n for n, _ in node.next_functions)
-    walk = GraphWalk(leaves, nodes, opaque)
-    shared["walk"] = (weakref.ref(loss), walk)
-    return walk
+    return GraphWalk(leaves, nodes, opaque)

@@ -15,9 +15,8 @@ from __future__ import annotations
 import torch
 
 from ..findings import Finding
-from ._base import SafeWatcher, frame_location, user_frames
+from ._base import SafeWatcher, frame_location, graph_walk, user_frames, walk_graph
 
-_WALK_LIMIT = 200_000           # graph nodes visited before giving up (then: unknown, never a finding)
 _NLL = ("NllLossBackward0", "NllLoss2DBackward0")
 _PASS_THROUGH = ("ViewBackward0", "ReshapeAliasBackward0", "UnsafeViewBackward0", "PermuteBackward0",
                  "TransposeBackward0", "ToCopyBackward0", "CloneBackward0", "SliceBackward0", "SelectBackward0",
@@ -30,29 +29,20 @@ ZERO_DERIVATIVE = {"RoundBackward0": "torch.round", "RoundBackward1": "torch.rou
 
 
 def reaches(loss: torch.Tensor, params: set[int], zero_ops: set | None = None) -> bool | None:
-    """Does the graph of `loss` reach any tensor in `params` (ids)? None when it is too large to walk.
-    Zero-derivative operations met on the way are added to `zero_ops`."""
-    root = loss.grad_fn
-    if root is None:
-        return False
-    seen, todo, found = set(), [root], False
-    while todo:
-        node = todo.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if len(seen) > _WALK_LIMIT:
-            return None
-        name = type(node).__name__
-        if zero_ops is not None and name in ZERO_DERIVATIVE:
-            zero_ops.add(ZERO_DERIVATIVE[name])
-        variable = getattr(node, "variable", None)          # AccumulateGrad: a leaf that gets .grad
-        if variable is not None and id(variable) in params:
-            if zero_ops is None:
-                return True
-            found = True
-        todo.extend(n for n, _ in node.next_functions)
-    return found
+    """Does the graph of `loss` reach any tensor in `params` (ids)? None when it cannot be told (too large to
+    walk, or a custom autograd Function that may reach parameters the graph does not show). Zero-derivative
+    operations met on the way are added to `zero_ops`."""
+    return _verdict(walk_graph(loss), params, zero_ops)
+
+
+def _verdict(walk, params: set[int], zero_ops: set | None) -> bool | None:
+    if zero_ops is not None:
+        zero_ops.update(ZERO_DERIVATIVE[name] for name in walk.nodes if name in ZERO_DERIVATIVE)
+    if walk.leaves is None:
+        return None
+    if walk.leaves & params:
+        return True
+    return None if walk.opaque else False
 
 
 def cross_entropy_classes(loss: torch.Tensor) -> int | None:
@@ -108,7 +98,7 @@ class LossGraph(SafeWatcher):
         if not params:
             return
         zero_ops: set = set()
-        hit = reaches(loss, params, zero_ops)
+        hit = _verdict(graph_walk(self.ctx, loss), params, zero_ops)
         if zero_ops and self._zero_where is None:
             self._zero_ops |= zero_ops
             self._zero_where = frame_location(next(user_frames(2), None))

@@ -138,8 +138,10 @@ def paired_bars(values: dict[str, tuple[float, float]], *, names: tuple[str, str
                             marker_color=(BLUE, RED)[k], hovertemplate="%{y}: %{x:.3g}<extra>" + names[k] + "</extra>")
                      for k in (0, 1)])
     fig.update_yaxes(autorange="reversed", automargin=True)
-    _layout(fig, title, x_title, "layer", height=max(height, 30 * len(layers) + 100), legend=True)
-    fig.update_layout(barmode="group", hovermode="closest")
+    _layout(fig, title, x_title, "layer", height=max(height, 30 * len(layers) + 170), legend=True)
+    # two legend entries: between the (short) title and the plot, where a card's narrow column has room
+    fig.update_layout(barmode="group", hovermode="closest", margin=dict(t=110),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
 
 

@@ -116,22 +116,23 @@ class _LossSpy(TorchFunctionMode):
 
     def __init__(self, record):
         super().__init__()
-        self.record = record            # guarded by the watcher
+        self.record = record            # guarded by the watcher: it never stands between the user and func
         self.on = True
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        call = self.record(func, args, kwargs) if self.on else None
-        out = func(*args, **kwargs)
-        if call is not None and isinstance(out, torch.Tensor):
-            call["node"] = id(out.grad_fn) if out.grad_fn is not None else None
-        return out
+        if self.on:
+            self.record(func, args, kwargs)
+        return func(*args, **kwargs)
 
 
-def _record_call(calls: list, func, args, kwargs) -> dict | None:
-    name = LOSSES.get(func) if not isinstance(func, type) else None
+def _record_call(calls: list, func, args, kwargs) -> None:
+    try:
+        name = LOSSES.get(func) if not isinstance(func, type) else None
+    except TypeError:                   # an unhashable callable: not one of ours
+        return
     if name is None or len(calls) >= _SPY_CALLS:
-        return None
+        return
     pred = kwargs.get("input", args[0] if args else None)
     target = kwargs.get("target", args[1] if len(args) > 1 else None)
     frame = next(user_frames(3), None)
@@ -143,9 +144,8 @@ def _record_call(calls: list, func, args, kwargs) -> dict | None:
     shown = f"nn.{_MODULE_NAMES[name]}" if caller == _LOSS_MODULES else f"F.{name}"
     call = {"loss": name, "shown": shown, "location": frame_location(frame),
             "input_shape": list(pred.shape) if isinstance(pred, torch.Tensor) else None,
-            "target_shape": list(target.shape) if isinstance(target, torch.Tensor) else None, "node": None}
+            "target_shape": list(target.shape) if isinstance(target, torch.Tensor) else None}
     calls.append(call)
-    return call
 
 
 class LossSpy(SafeWatcher):

@@ -518,3 +518,22 @@ def test_a_model_run_wholly_under_reentrant_checkpointing_is_clean(tmp_path):
             return checkpoint(self.net, x.requires_grad_(True), use_reentrant=True)
     _, _, found = run(tmp_path, Checkpointed(), standard(nn.CrossEntropyLoss()))
     assert loud(found) == []
+
+
+def test_two_optimizers_stepped_once_before_training_are_clean(tmp_path):
+    """One step() of each optimizer before the loop (to quiet a scheduler warning) is not two empty steps."""
+    torch.manual_seed(0)
+    model = nn.ModuleDict({"a": nn.Linear(8, 4), "b": nn.Linear(8, 4)})
+    opts = [torch.optim.SGD(model["a"].parameters(), lr=0.05), torch.optim.SGD(model["b"].parameters(), lr=0.05)]
+    with Probe(model, opts, run_dir=tmp_path) as probe:
+        for o in opts:
+            o.step()
+        for i in range(4):
+            x, y = batch(i)
+            loss = F.cross_entropy(model["a"](x) + model["b"](x), y)
+            for o in opts:
+                o.zero_grad()
+            loss.backward()
+            for o in opts:
+                o.step()
+    assert loud(report_run(probe.run_path)["findings"]) == []

@@ -344,7 +344,7 @@ class OptimizerNotStepping(_StepHooks):
         self._backwards = 0                 # backward calls in the step being built
         self._reached: set[int] = set()
         self._walked = False
-        self._empty_steps = 0               # steps taken with no gradient and no backward
+        self._empty_steps: dict[int, int] = {}   # optimizer -> steps in a row with no gradient and no backward
         self._before: list | None = None    # what the previous backward reached (no step yet)
         self._cleared_cycles = 0
         self._backward_at: str | None = None
@@ -387,11 +387,11 @@ class OptimizerNotStepping(_StepHooks):
             return                      # a closure computes the gradients inside step() (LBFGS)
         params = _opt_params(self.ctx.optimizers[i])
         if not params or any(p.grad is not None for p in params):
-            self._empty_steps = 0
+            self._empty_steps[i] = 0
             return
         if not self._backwards:
-            self._empty_steps += 1
-            if self._empty_steps >= 2:
+            self._empty_steps[i] = self._empty_steps.get(i, 0) + 1
+            if self._empty_steps[i] >= 2:
                 self._emit_empty(i)
         elif self._walked and any(id(p) in self._reached for p in params):
             self._emit_cleared(i, sum(1 for p in params if id(p) in self._reached))
@@ -422,12 +422,12 @@ class OptimizerNotStepping(_StepHooks):
         cls = self._opt(i)
         self._emit(
             title=f"{cls}.step() is called with no gradients at all: backward() never runs",
-            detail=(f"By step {self._step}, {cls}.step() had run {self._empty_steps} times in a row with the "
+            detail=(f"By step {self._step}, {cls}.step() had run {self._empty_steps[i]} times in a row with the "
                     f"gradient of every parameter it holds None and no loss.backward() in between: the optimizer "
                     f"has nothing to apply and no weight changes."),
             fix="Call loss.backward() before optimizer.step() in every iteration.",
             evidence={"step": self._step, "optimizer": i, "optimizer_class": cls, "pattern": "no gradients",
-                      "steps_without_gradients": self._empty_steps},
+                      "steps_without_gradients": self._empty_steps[i]},
             location=frame_location(next(user_frames(3), None)))
 
     def _emit_never(self) -> None:

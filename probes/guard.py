@@ -100,7 +100,9 @@ class Guard:
         """Register `fn`, guarded under `name`, as a `kind` hook of `target`; returns the handle, or None
         where the target takes no hooks.
 
-        kind: "forward", "forward_pre" (modules), "step_pre", "step_post" (optimizers), "node" (an autograd
+        kind: "forward", "forward_pre" (modules), "step_pre", "step_post" (optimizers), "step_ready" (an
+        optimizer's step once its gradients are final: at step_pre, or, when step() is given a closure that
+        computes them, as PyTorch Lightning and LBFGS do, right after the closure's first call), "node" (an autograd
         node), "tensor" (a parameter's gradient hook), or a global one:
         "module_registration", "parameter_registration", "buffer_registration" (target ignored)."""
         if kind in _GLOBAL:
@@ -119,7 +121,7 @@ class Guard:
         if kind == "tensor":            # a leaf tensor (a parameter): called with each gradient before it is
             guarded.__torch_unserializable__ = True     # accumulated; torch.save(model) does not warn about it
             return target.register_hook(guarded)
-        if kind in ("step_pre", "step_post"):
+        if kind in ("step_pre", "step_post", "step_ready"):
             return _StepHookHandle.register(target, kind, guarded, **kwargs)
         register = getattr(target, f"register_{kind}_hook")
         return register(guarded, **kwargs)
@@ -152,7 +154,10 @@ class _StepHookHandle:
                 return fn(*args, **kw)
             finally:
                 cls.depth -= 1
-        me.handle = getattr(target, f"register_{kind}_hook")(hook, **kwargs)
+        if kind == "step_ready":
+            me.handle = target.register_step_pre_hook(_after_closure(me, hook), **kwargs)
+        else:
+            me.handle = getattr(target, f"register_{kind}_hook")(hook, **kwargs)
         return me
 
     def remove(self) -> None:
@@ -162,6 +167,41 @@ class _StepHookHandle:
         else:
             self.handle.remove()
             flush_removals()
+
+
+def closure_of(args, kwargs):
+    """The closure an optimizer step is given, or None (torch hands step hooks `args` with the optimizer first)."""
+    closure = kwargs.get("closure")
+    if closure is None and len(args) > 1 and callable(args[1]):
+        closure = args[1]
+    return closure
+
+
+def _after_closure(me: "_StepHookHandle", hook: Callable) -> Callable:
+    """A step pre-hook that runs `hook` when the step's gradients are final. Without a closure that is now.
+    With one (`optimizer.step(closure)`: Lightning's automatic optimization, LBFGS) the closure runs the
+    forward and backward inside step(), so before it the gradients are the previous step's: the closure is
+    handed on wrapped, and `hook` runs once, right after its first call returns, before any update. The
+    wrapper calls the user's closure unchanged and returns its result; the hook itself is guarded."""
+    def pre(optimizer, args, kwargs):
+        if me.off:
+            return None
+        closure = closure_of(args, kwargs)
+        if closure is None:
+            hook(optimizer, args, kwargs)
+            return None
+        fired = []
+
+        def closure_then_hook(*a, **k):
+            result = closure(*a, **k)
+            if not fired:
+                fired.append(True)
+                hook(optimizer, args, kwargs)
+            return result
+        if kwargs.get("closure") is not None:
+            return args, {**kwargs, "closure": closure_then_hook}
+        return (args[0], closure_then_hook, *args[2:]), kwargs
+    return pre
 
 
 def flush_removals() -> None:

@@ -243,7 +243,7 @@ class Probe:
         guard = self.guard
         for i, opt in enumerate(self.optimizers):
             stepping = stepping_optimizer(opt)
-            self._handles.append(guard.hook(CORE, stepping, "step_pre", self._pre_hook(i)))
+            self._handles.append(guard.hook(CORE, stepping, "step_ready", self._pre_hook(i)))
             self._handles.append(guard.hook(CORE, stepping, "step_post", self._post_hook(i)))
         self._fingerprint = self.guard.call("weights changed", _fingerprint, self.model)
         # structure changes anywhere in the model (a layer assigned in forward, a new parameter)

@@ -640,3 +640,30 @@ def test_a_full_disk_warns_once_naming_the_run_log_and_training_goes_on(tmp_path
     # nothing more could be written (not even the closing status), but the heartbeat stopped with recording:
     # the run reads as stopped, not as running for ever
     assert run_status(runs / "full-mid-run", meta, now=time.time() + STOPPED_AFTER_S + 1) == "stopped"
+
+
+@pytest.mark.parametrize("positional", [True, False])
+def test_a_step_given_a_closure_is_read_after_the_closure_computed_its_gradients(tmp_path, positional):
+    """optimizer.step(closure), as Lightning's automatic optimization calls it: forward, zero_grad and backward
+    run inside step(). The gradients recorded for a step are the ones its closure computed (not the previous
+    step's), the update is measured from the weights before it, and the losses are the closure's."""
+    torch.manual_seed(0)
+    model, data = mlp(dropout=0.0), batches(5)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    grads, before = [], []
+    with Probe(model, opt, run_dir=tmp_path, run_name="closure", **EVERYTHING):
+        for x, y in data:
+            def closure():
+                opt.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                grads.append(float(model[0].weight.grad.norm()))
+                before.append(model[0].weight.detach().clone())
+                return loss
+            opt.step(closure) if positional else opt.step(closure=closure)
+    run = RunReader(tmp_path / "closure")
+    np.testing.assert_allclose(run.series("grad_norm")["0.weight"].to_numpy(), grads, rtol=1e-5)
+    after = before[1:] + [model[0].weight.detach()]
+    np.testing.assert_allclose(run.series("update_norm")["0.weight"].to_numpy(),
+                               [float((a - b).norm()) for a, b in zip(after, before)], rtol=1e-4)
+    assert run.scalars()["loss"].notna().all() and run.findings() == []

@@ -266,7 +266,7 @@ class TrainModeOff(SafeWatcher):
             return
         self.hook(self.ctx.model, "forward_pre", self._pre_forward)
         for opt in self.ctx.optimizers:
-            self.hook(stepping_optimizer(opt), "step_pre", self._before_step)
+            self.hook(stepping_optimizer(opt), "step_ready", self._before_step)
 
     def _root(self) -> nn.Module:
         """The user's model: inside DataParallel/DDP, `model.module.eval()` leaves the wrapper's flag alone."""

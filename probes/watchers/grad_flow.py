@@ -23,6 +23,7 @@ import math
 import torch
 
 from ..findings import Finding
+from ..guard import closure_of
 from ..tree import attribute_location, class_location
 from ._base import SafeWatcher, frame_location, graph_walk, stepping_optimizer, user_frames
 
@@ -50,16 +51,19 @@ def _opt_params(opt) -> list:
 
 
 def _has_closure(args, kwargs) -> bool:
-    return kwargs.get("closure") is not None or bool(args and callable(args[0]))
+    return closure_of(args, kwargs) is not None
 
 
 class _StepHooks(SafeWatcher):
-    """A watcher with a pre- and post-step hook on every optimizer (on the one that really steps)."""
+    """A watcher with a pre- and post-step hook on every optimizer (on the one that really steps). The pre
+    hook runs when the step's gradients are final (after a closure that computes them: Lightning, LBFGS)."""
+
+    before = "step_ready"
 
     def _hook_optimizers(self) -> None:
         for i, opt in enumerate(self.ctx.optimizers):
             target = stepping_optimizer(opt)
-            self.hook(target, "step_pre", lambda o, args, kwargs, i=i: self._before_step(i, args, kwargs))
+            self.hook(target, self.before, lambda o, args, kwargs, i=i: self._before_step(i, args, kwargs))
             self.hook(target, "step_post", lambda o, args, kwargs, i=i: self._after_step(i))
 
     def _before_step(self, i: int, args, kwargs) -> None:
@@ -336,6 +340,8 @@ def _where(model, module: str) -> str | None:
 
 class OptimizerNotStepping(_StepHooks):
     code = "optimizer-not-stepping"
+
+    before = "step_pre"      # a backward inside step() (a closure) is part of the step, not one without it
 
     def _attach(self) -> None:
         self._reported = False

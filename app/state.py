@@ -16,15 +16,20 @@ from pathlib import Path
 
 import streamlit as st
 
+from app import server
 from app.data import (RunView, extend_run, latest_run_for, list_run_summaries, live_numbers, load_run, log_version,
                       steps_per_second)
 from app.watch import FileWatch, RunsWatch
 from probes.cli import CheckJob
-from probes.runlog import RunLogError, rank_runs, run_status
+from probes.runlog import RunLogError, list_runs, rank_runs, run_status
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES_DIR = ROOT / "sample_models"
+# the bundled samples: beside the dashboard in a clone; an installed dashboard finds a clone's in the folder
+# it was started in (the Quick start runs `forgescope ui` from the clone)
+SAMPLES_DIR = next((d for d in (ROOT / "sample_models", Path("sample_models").resolve()) if d.is_dir()),
+                   ROOT / "sample_models")
 DEFAULT_MODEL = "sample_models/unregistered_module.py"
+MODEL_ENV = "FORGESCOPE_MODEL"          # set by `forgescope ui [MODEL_FILE]`: the model to open ("" for none)
 STEP_LIMITS = (1, 10_000)
 BATCH_LIMITS = (1, 4096)
 
@@ -44,6 +49,22 @@ def display_path(path: str | os.PathLike) -> str:
 
 def samples() -> list[str]:
     return [display_path(p) for p in sorted(SAMPLES_DIR.glob("*.py"))]
+
+
+def default_model() -> str:
+    """The model the dashboard opens on: `forgescope ui`'s MODEL_FILE (none without one: the run directory is
+    what it shows), else the bundled sample when started from the clone (`streamlit run app/main.py`)."""
+    if MODEL_ENV in os.environ:
+        return os.environ[MODEL_ENV]
+    return DEFAULT_MODEL if Path(DEFAULT_MODEL).is_file() else ""
+
+
+def runs_blocked() -> str | None:
+    """Why this dashboard runs no model file (it listens beyond this machine with no opt-in), or None."""
+    ss = st.session_state
+    if "_runs_blocked" not in ss:
+        ss._runs_blocked = server.runs_blocked()
+    return ss._runs_blocked
 
 
 def model_problem(path: str) -> str | None:
@@ -178,7 +199,7 @@ def init() -> None:
         return
     ss._init = True
     params = st.query_params
-    ss.model_file = params.get("model") or DEFAULT_MODEL
+    ss.model_file = params.get("model") or default_model()
     ss.run_path = params.get("run")
     ss.job = None
     ss.last_result = None
@@ -212,6 +233,9 @@ def current_run_path() -> Path | None:
                 return candidate
     if model_problem(ss.model_file) is None:
         return latest_run_for(run_root(), ss.model_file)
+    if not ss.model_file.strip():           # no model chosen (forgescope ui --logdir runs): the newest run
+        runs = list_runs(run_root())
+        return runs[-1] if runs else None
     return None
 
 
@@ -237,7 +261,7 @@ def current_run() -> RunView | None:
 
 def start_check(reason: str = "") -> None:
     ss = st.session_state
-    problem = model_problem(ss.model_file)
+    problem = runs_blocked() or model_problem(ss.model_file)
     if problem:
         ss.last_result = {"error": problem, "findings": []}
         return
@@ -303,8 +327,13 @@ def sidebar() -> None:
         choices = samples()
         st.selectbox("…or a bundled sample", [""] + choices, key="_sample", on_change=_on_sample_pick,
                      format_func=lambda s: s.removeprefix("sample_models/") if s else "pick a sample")
-        problem = model_problem(ss.model_file)
-        if problem:
+        blocked = runs_blocked()
+        problem = blocked or model_problem(ss.model_file)
+        if blocked:
+            st.warning(blocked, icon=":material/lock:")
+        elif problem and not ss.model_file.strip():
+            st.info(problem)                # nothing chosen yet: a hint, not an error
+        elif problem:
             st.error(problem)
         found = devices().found
         options = ["auto"] + (found or ["cpu"])
@@ -346,7 +375,7 @@ def sidebar() -> None:
 
 def _job_panel() -> None:
     ss = st.session_state
-    if ss.watch and model_problem(ss.model_file) is None:
+    if ss.watch and not runs_blocked() and model_problem(ss.model_file) is None:
         watcher = file_watch()
         watcher.watch(ss.model_file)
         version = (ss.model_file, watcher.version(ss.model_file))

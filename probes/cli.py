@@ -47,10 +47,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m probes",
-                                     description="ForgeScope: find the silent bugs in PyTorch training.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{check,report,checkpoint}")
+def build_parser(prog: str = "python -m probes", with_ui: bool = False) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="ForgeScope: find the silent bugs in PyTorch training.")
+    commands = "{ui,check,report,checkpoint}" if with_ui else "{check,report,checkpoint}"
+    sub = parser.add_subparsers(dest="command", required=True, metavar=commands)
+    if with_ui:
+        ui = sub.add_parser("ui", help="open the dashboard on a run directory or a model file",
+                            description="Start the dashboard (on 127.0.0.1 only, unless --host says otherwise) "
+                                        "and open it in the browser.")
+        from app.launch import add_arguments     # the dashboard's launcher: no streamlit import
+        add_arguments(ui)
     check = sub.add_parser("check", help="import a model file and train it a few steps with a Probe attached",
                            description="Import MODEL_FILE in a worker process, train it a few steps with a "
                                        "Probe attached, and report what is wrong.")
@@ -85,8 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m probes", with_ui: bool = False) -> int:
+    args = build_parser(prog, with_ui).parse_args(argv)
+    if args.command == "ui":
+        from app.launch import serve
+        return serve(args)
     if args.command == "check":
         result = run_check(args.model_file, steps=args.steps, batch_size=args.batch_size, device=args.device,
                            model=args.model, run_dir=args.run_dir, timeout=args.timeout,
@@ -98,6 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         from .report import report_run
         result = report_run(args.run_dir)
     return emit(result, as_json=args.json, title=f"{args.command} {getattr(args, 'model_file', None) or args.run_dir}")
+
+
+def console_main() -> int:
+    """The `forgescope` command: `forgescope ui`, and check, report and checkpoint as `python -m probes` has them."""
+    try:
+        code = main(prog="forgescope", with_ui=True)
+        sys.stdout.flush()
+    except BrokenPipeError:          # `forgescope report runs | head`: the reader left, nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    return code
 
 
 def exit_code(result: dict[str, Any]) -> int:

@@ -23,10 +23,15 @@ def start(run_root: Path, log: Path, timeout: float = 60) -> tuple[subprocess.Po
     """(the server process, its URL), once it answers its health check. Stop it with stop()."""
     port = free_port()
     env = {**os.environ, "FORGESCOPE_RUN_DIR": str(run_root)}
+    return launch([sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
+                   "--server.headless", "true"], port, log, cwd=ROOT, env=env, timeout=timeout)
+
+
+def launch(argv: list[str], port: int, log: Path, cwd: Path, env: dict, timeout: float = 60
+           ) -> tuple[subprocess.Popen, str]:
+    """Start a dashboard with this command line (serving on `port`); returns once it answers its health check."""
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
-                                 "--server.headless", "true"], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while True:
@@ -45,7 +50,11 @@ def start(run_root: Path, log: Path, timeout: float = 60) -> tuple[subprocess.Po
 
 
 def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
+    """Stop the server (and, for `forgescope ui`, the Streamlit process it started: the whole session)."""
+    try:
+        os.killpg(proc.pid, 15)
+    except (ProcessLookupError, PermissionError):
+        proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:

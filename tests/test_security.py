@@ -60,7 +60,13 @@ def app_sources() -> dict[str, ast.Module]:
 
 
 def test_streamlit_config_keeps_the_dashboard_local_and_takes_no_uploads():
-    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    config = tomllib.loads((ROOT / "app" / ".streamlit" / "config.toml").read_text())
+    # the file beside app/main.py (read wherever `streamlit run` starts) says what `forgescope ui` passes as flags
+    from app.server import SAFE_OPTIONS
+    flat = {f"{section}.{key}": value for section, options in config.items() for key, value in options.items()}
+    assert {key: flat.get(key) for key in SAFE_OPTIONS} == SAFE_OPTIONS
+    # and the repository root's .streamlit (read when started from the clone) is that same folder
+    assert (ROOT / ".streamlit").resolve() == (ROOT / "app" / ".streamlit").resolve()
     server = config["server"]
     assert server["address"] == "127.0.0.1"
     assert sorted(server["allowedHosts"]) == ["127.0.0.1", "localhost"]
@@ -394,3 +400,23 @@ def test_an_exception_message_holding_html_is_shown_as_text(server, watched_page
     assert "html_error_message.py:16 in forward" in body
     assert_clean(page, dialogs, "failed check")
     page.screenshot(path=str(tmp_path / "failed_check.png"))
+
+
+def test_server_flags_stay_local_unless_a_host_is_asked_for():
+    from app.server import is_loopback, streamlit_flags
+
+    def options(flags):
+        pairs = list(zip(flags[::2], flags[1::2]))
+        out = {}
+        for key, value in pairs:
+            out.setdefault(key.removeprefix("--"), []).append(value)
+        return out
+    local = options(streamlit_flags(port=8600, headless=True))
+    assert local["server.address"] == ["127.0.0.1"] and local["server.port"] == ["8600"]
+    assert local["server.allowedHosts"] == ["localhost", "127.0.0.1"]
+    assert local["browser.gatherUsageStats"] == ["false"] and local["server.headless"] == ["true"]
+    shared = options(streamlit_flags(host="0.0.0.0", allowed_hosts=["gpu-box.lab"]))
+    assert shared["server.address"] == ["0.0.0.0"] and "gpu-box.lab" in shared["server.allowedHosts"]
+    assert socket.gethostname() in shared["server.allowedHosts"] and "*" not in shared["server.allowedHosts"]
+    assert [is_loopback(a) for a in ("127.0.0.1", "127.0.0.2", "::1", "localhost", "0.0.0.0", "", "::",
+                                     "192.0.2.7")] == [True, True, True, True, False, False, False, False]

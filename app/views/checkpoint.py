@@ -35,7 +35,7 @@ left.text_input("Checkpoint file", key="_ckpt_input", placeholder="checkpoints/m
 right.selectbox("…or one found near the model", [""] + found, key="_ckpt_pick", on_change=_on_pick,
                 format_func=lambda p: p or ("pick a checkpoint" if found else "no .pt/.pth/.ckpt files found"))
 path = state.typed_path(ss._ckpt_input)
-problem = state.model_problem(ss.model_file) or state.checkpoint_problem(path)
+problem = state.runs_blocked() or state.model_problem(ss.model_file) or state.checkpoint_problem(path)
 if problem and path:
     st.error(problem)
 

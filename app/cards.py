@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from app.data import RunView
+from app.data import RunView, excerpt_text
 from app.evidence import evidence_chart, evidence_tables
 from app.state import md
 
@@ -26,6 +26,9 @@ def finding_card(f: dict[str, Any], run: RunView | None, key: str) -> None:
         if where:
             st.caption(" · ".join(where))
         st.write(md(f.get("detail")))
+        code = excerpt_text(f.get("location"))
+        if code:
+            st.code(code, language="python")
         plain, tables = evidence_tables(f.get("evidence") or {})
         chart = evidence_chart(f, run) if run is not None else None
         left, right = st.columns([1, 1]) if chart is not None and tables else (st.container(), None)

@@ -4,10 +4,14 @@ Pages load a `RunView` once per change of the run log and hand its frames to the
 """
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
+import re
+import stat
 import time
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -407,6 +411,177 @@ def tensor_table(tree: dict[str, Any] | None) -> pd.DataFrame:
                      "numel": u.get("numel", 0), "trainable": u["kind"] != "module" or bool(u.get("numel")),
                      "in_optimizer": False, "shared_with": "", "registered": False})
     return pd.DataFrame(rows, columns=columns)
+
+
+# one level of indentation in the module table: non-breaking spaces survive the table's rendering
+_INDENT = "\u00a0" * 3
+
+
+def module_table(tree: dict[str, Any] | None, max_depth: int | None = None) -> pd.DataFrame:
+    """The modules in tree order, one row each, as torchinfo's summary lists them: the dotted path indented
+    by depth (the root is "(model)", depth 0), class, parameter values owned by the module and its children
+    (all, trainable, held by an optimizer) and the dtypes and devices of the module's own tensors.
+
+    A tied weight (one tensor under several names) counts once in every subtree holding any of its names.
+    One pass over the modules and one over the tensors; `max_depth` keeps the modules of depth <= max_depth."""
+    columns = ["module", "path", "depth", "class", "parameters", "trainable", "in optimizer", "device", "dtype"]
+    modules = (tree or {}).get("modules") or []
+    if not modules:
+        return pd.DataFrame(columns=columns)
+    paths = [m["path"] for m in modules]
+    index = {p: i for i, p in enumerate(paths)}
+    n = len(modules)
+    parent, depth = [-1] * n, [0] * n
+    for i, path in enumerate(paths):
+        if not path:
+            continue
+        depth[i] = path.count(".") + 1
+        up = path
+        while up:                       # the nearest listed ancestor (normally the path one dot up)
+            up = up.rpartition(".")[0]
+            j = index.get(up)
+            if j is not None and j != i:
+                parent[i] = j
+                break
+    totals = np.zeros((n, 3), dtype=np.int64)           # parameters, trainable, in optimizer
+    devices: list[set] = [set() for _ in range(n)]
+    dtypes: list[set] = [set() for _ in range(n)]
+    owner: dict[str, int] = {}                          # parameter name -> its module's row
+    duplicates = []
+    for t in (tree or {}).get("tensors", []):
+        i = index.get(t.get("module"))
+        if i is None:
+            continue
+        if t.get("device"):
+            devices[i].add(str(t["device"]))
+        if t.get("dtype"):
+            dtypes[i].add(str(t["dtype"]))
+        if t.get("kind") != "parameter":
+            continue
+        owner[t["name"]] = i
+        if t.get("duplicate"):
+            duplicates.append(t)
+        else:
+            totals[i] += _tensor_counts(t)
+    for i in sorted(range(n), key=depth.__getitem__, reverse=True):     # children before parents: sums go up
+        if parent[i] >= 0:
+            totals[parent[i]] += totals[i]
+    # a tied weight's other names: counted in the modules above them that no earlier name already reached
+    second = {t["name"] for t in duplicates}
+    covered: dict[frozenset, set[int]] = {}             # per tensor: the rows that count it already
+    for t in duplicates:
+        group = frozenset([t["name"], *(t.get("shared_with") or [])])
+        reached = covered.get(group)
+        if reached is None:
+            reached = covered[group] = set()
+            for name in group - second:                 # its first name, counted in the sums above
+                j = owner.get(name, -1)
+                while j >= 0 and j not in reached:
+                    reached.add(j)
+                    j = parent[j]
+        if not reached:                 # its first name is not in the tree: counted nowhere (as in tree_counts)
+            continue
+        counts, j = _tensor_counts(t), index[t["module"]]
+        while j >= 0 and j not in reached:
+            totals[j] += counts
+            reached.add(j)
+            j = parent[j]
+    frame = pd.DataFrame({
+        "module": [_INDENT * (d - 1) + "└ " + p if p else "(model)" for p, d in zip(paths, depth)],
+        "path": paths, "depth": depth, "class": [m.get("class") for m in modules],
+        "parameters": totals[:, 0], "trainable": totals[:, 1], "in optimizer": totals[:, 2],
+        "device": [", ".join(sorted(s)) for s in devices], "dtype": [", ".join(sorted(s)) for s in dtypes]},
+        columns=columns)
+    if max_depth is not None:
+        frame = frame[frame["depth"] <= max_depth].reset_index(drop=True)
+    return frame
+
+
+def _tensor_counts(t: dict[str, Any]) -> np.ndarray:
+    numel = int(t.get("numel") or 0)
+    return np.array([numel, numel if t.get("requires_grad") else 0,
+                     numel if t.get("optimizer") is not None else 0], dtype=np.int64)
+
+
+def default_module_depth(table: pd.DataFrame, rows: int = 200) -> int:
+    """The level the module table opens at: the deepest that lists at most `rows` modules, at least 2
+    (every level of a small model)."""
+    if table.empty:
+        return 0
+    per_level = table["depth"].value_counts().sort_index().cumsum()
+    fits = [int(level) for level, shown in per_level.items() if shown <= rows]
+    return max(fits + [min(2, int(table["depth"].max()))])
+
+
+# -- source lines -----------------------------------------------------------------------------------------
+MAX_SOURCE_BYTES = 2 * 1024 * 1024
+_LINE_SUFFIX = re.compile(r"\s*(\d+)(?:\s+in\s+\S.*)?")     # "13" or "13 in forward" after the last ':'
+
+
+def split_location(location: str | None) -> tuple[str, int] | None:
+    """'path/to/file.py:13' (or '...:13 in forward') -> ('path/to/file.py', 13); None for any other form.
+    Split at the last ':', so a Windows drive letter stays in the path."""
+    if not isinstance(location, str):
+        return None
+    path, sep, rest = location.strip().rpartition(":")
+    match = _LINE_SUFFIX.fullmatch(rest) if sep else None
+    if match is None or not path.lower().endswith(".py"):
+        return None
+    return path, int(match.group(1))
+
+
+def source_excerpt(location: str | None, context: int = 2) -> tuple[int, list[str]] | None:
+    """The line a location names and `context` lines either side of it, as (first line number, lines).
+
+    The path is relative to the working folder or absolute; only a regular `.py` file under 2 MiB is read,
+    and it is only read (never run). None when anything is off: no line, no such file or line, unreadable."""
+    parsed = split_location(location)
+    if parsed is None:
+        return None
+    path, line = parsed
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SOURCE_BYTES:
+        return None
+    lines = _source_lines(os.path.abspath(path), info.st_mtime_ns, info.st_size)
+    if lines is None or not 1 <= line <= len(lines):
+        return None
+    first = max(1, line - max(0, context))
+    return first, list(lines[first - 1:line + max(0, context)])
+
+
+def excerpt_text(location: str | None, context: int = 2) -> str | None:
+    """The source lines around a finding's 'file.py:line', numbered from the file's own line numbers, the
+    finding's line marked with an arrow; None when the location names no readable line of a .py file."""
+    excerpt = source_excerpt(location, context)
+    if excerpt is None:
+        return None
+    first, lines = excerpt
+    _, line = split_location(location)
+    width = len(str(first + len(lines) - 1))
+    return "\n".join(f"{'→' if n == line else ' '} {n:>{width}}  {text}" for n, text in enumerate(lines, first))
+
+
+@functools.lru_cache(maxsize=64)
+def _source_lines(path: str, mtime_ns: int, size: int) -> tuple[str, ...] | None:
+    """A source file's lines (read once per path, modification time and size), or None when unreadable.
+    Decoded as Python would (its coding line, else UTF-8), falling back to UTF-8 with replacements."""
+    try:
+        try:
+            with tokenize.open(path) as f:
+                text = f.read(MAX_SOURCE_BYTES + 1)
+        except (SyntaxError, UnicodeDecodeError, LookupError):
+            with open(path, "rb") as f:
+                raw = f.read(MAX_SOURCE_BYTES + 1)
+            text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    except (OSError, ValueError):
+        return None
+    lines = text.split("\n")        # Python numbers lines by newlines only (not form feeds, unlike splitlines)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return tuple(lines)
 
 
 # -- export ----------------------------------------------------------------------------------------------

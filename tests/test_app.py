@@ -126,6 +126,78 @@ def test_tree_page_names_the_unregistered_list(runs, monkeypatch):
         [c.value for c in at.caption]
 
 
+def probe_run(run_root: Path, name: str) -> None:
+    """A real Probe's run log of a three-level model (10 modules) whose head shares the embedding's weight."""
+    import torch
+    from torch import nn
+
+    from probes import Probe
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.norm = nn.LayerNorm(4)
+
+        def forward(self, x):
+            return self.norm(self.fc(x))
+
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(10, 4)
+            self.body = nn.Sequential(Block(), Block())
+            self.head = nn.Linear(4, 10, bias=False)
+            self.head.weight = self.embed.weight
+
+        def forward(self, x):
+            return self.head(self.body(self.embed(x)))
+
+    model = Tied()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Probe(model, opt, run_dir=run_root, run_name=name):
+        for _ in range(2):
+            loss = model(torch.arange(10)).square().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+def module_rows(at: AppTest) -> list[str]:
+    (table,) = [d.value for d in at.dataframe if "class" in d.value.columns]
+    return [m.strip("\u00a0└ ") for m in table["module"]]
+
+
+def test_tree_page_lists_the_modules_to_the_chosen_level(tmp_path, monkeypatch):
+    probe_run(tmp_path, "tied")
+    at = app(monkeypatch, tmp_path, BUGGY, run="tied").run()
+    at.switch_page("views/tree.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.label for t in at.tabs] == ["Icicle", "Table"]
+    assert at.selectbox(key="tree_table_depth").value == 3          # a small model opens fully
+    assert module_rows(at) == ["(model)", "embed", "body", "body.0", "body.0.fc", "body.0.norm", "body.1",
+                               "body.1.fc", "body.1.norm", "head"]
+    (table,) = [d.value for d in at.dataframe if "class" in d.value.columns]
+    assert list(table["parameters"][:3]) == [96, 40, 56]            # the tied weight counted once in the model
+    at.selectbox(key="tree_table_depth").set_value(1).run()
+    assert module_rows(at) == ["(model)", "embed", "body", "head"]
+    assert "4 of 10 modules" in text_of(at)
+    at.selectbox(key="tree_table_depth").set_value(2).run()
+    assert module_rows(at) == ["(model)", "embed", "body", "body.0", "body.1", "head"]
+    at.text_input(key="tree_filter").set_value("body.1.").run()       # the tensor table filters as before
+    assert any(c.value.startswith("4 of ") and c.value.endswith(" tensors") for c in at.caption)
+
+
+def test_a_finding_card_shows_the_lines_around_its_location(runs, monkeypatch):
+    root, _, _ = runs
+    at = app(monkeypatch, root, BUGGY).run()
+    assert not at.exception
+    source = (ROOT / BUGGY).read_text().splitlines()
+    (code,) = [c for c in at.code if "→ 15" in c.value]              # sample_models/unregistered_module.py:15
+    assert code.language == "python"
+    assert code.value.splitlines() == [f"{'→' if n == 15 else ' '} {n}  {source[n - 1]}" for n in range(13, 18)]
+    assert "self.hidden = [nn.Linear(width, width) for _ in range(depth)]" in code.value
+
 def test_run_link_opens_that_run(runs, monkeypatch):
     root, buggy, clean = runs
     # a shared link: model file and run in the URL
@@ -490,3 +562,45 @@ def test_a_crashing_model_in_one_session_leaves_other_sessions_served(runs, monk
     assert not other.exception and "unregistered-module" in text_of(other)
     assert Path(buggy["run_dir"]).name in text_of(other)
     assert not other.error
+
+
+@pytest.fixture
+def listening():
+    """Pretend the server listens on this address (as `--server.address` would set it), for one test."""
+    from streamlit import config
+    saved = config.get_option("server.address")
+    yield lambda address: config.set_option("server.address", address)
+    config.set_option("server.address", saved)
+
+
+def test_a_dashboard_listening_beyond_loopback_runs_no_model_file_without_the_opt_in(tmp_path, monkeypatch,
+                                                                                       listening):
+    """Shared on every interface, the dashboard shows run logs but runs no model file (not on opening one,
+    not on Run, not on the Checkpoint page) and says why; FORGESCOPE_ALLOW_REMOTE_RUN=1 is the opt-in."""
+    monkeypatch.delenv("FORGESCOPE_ALLOW_REMOTE_RUN", raising=False)
+    listening("0.0.0.0")
+    at = app(monkeypatch, tmp_path, BUGGY).run()
+    assert not at.exception
+    assert at.session_state["job"] is None                      # the model with no run was not checked
+    assert any("does not run model files" in w.value and "--allow-remote-run" in w.value for w in at.sidebar.warning)
+    run_button = next(b for b in at.sidebar.button if b.label == "Run")
+    assert run_button.disabled
+    at.switch_page("views/checkpoint.py").run()
+    assert next(b for b in at.button if b.label == "Check checkpoint").disabled
+    # the explicit opt-in
+    monkeypatch.setenv("FORGESCOPE_ALLOW_REMOTE_RUN", "1")
+    at = wait_for_job(app(monkeypatch, tmp_path, BUGGY))
+    assert not at.sidebar.warning and at.session_state["last_result"]["findings"][0]["code"] == "unregistered-module"
+
+
+def test_forgescope_ui_without_a_model_opens_on_the_newest_run_and_runs_nothing(runs, monkeypatch):
+    root, buggy, clean = runs
+    monkeypatch.setenv("FORGESCOPE_MODEL", "")          # `forgescope ui --logdir DIR`: no model file named
+    monkeypatch.setenv("FORGESCOPE_RUN_DIR", str(root))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    assert not at.exception and at.session_state["job"] is None
+    assert not at.sidebar.error and any("Type the path" in i.value for i in at.sidebar.info)
+    from probes.runlog import list_runs
+    newest = list_runs(root)[-1]
+    assert at.session_state["run_path"] is None and newest.name in text_of(at)     # the newest run on screen

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app import figures, state
-from app.data import tensor_table, tree_counts
+from app.data import default_module_depth, module_table, tensor_table, tree_counts
 
 run = state.current_run()
 state.header("Registration tree", run)
@@ -30,16 +30,38 @@ for b in tree.get("uninitialised", []):
     st.error(f"`{b.get('path') or '(model)'}` ({state.md(b.get('class'))}) never ran nn.Module.__init__"
              + (f" — `{b['location']}`" if b.get("location") else ""))
 
-o1, o2, o3 = st.columns([3, 3, 2])
-colour_by = o1.radio("Colour by", ["device", "trainable", "in optimizer"], horizontal=True, key="tree_colour")
-root = o2.selectbox("Focus on", figures.focus_choices(tree), format_func=lambda p: p or "(the whole model)",
-                    key="tree_root", help="Show one module's subtree (type to search).")
-depth = o3.slider("Levels shown", 2, 8, figures.default_tree_depth(tree), key="tree_depth",
-                  help="Click a block to zoom into it. Large models start with fewer levels: thousands of "
-                       "blocks at once are slow to draw and too small to read.")
 left, right = st.columns([3, 2])
-left.plotly_chart(figures.tree_figure(tree, colour_by, max_depth=depth, root=root or ""), width="stretch",
-                  key="tree-figure")
+icicle, listing = left.tabs(["Icicle", "Table"])
+with icicle:
+    colour_by = st.radio("Colour by", ["device", "trainable", "in optimizer"], horizontal=True, key="tree_colour")
+    o1, o2 = st.columns([3, 2])
+    root = o1.selectbox("Focus on", figures.focus_choices(tree), format_func=lambda p: p or "(the whole model)",
+                        key="tree_root", help="Show one module's subtree (type to search).")
+    depth = o2.slider("Levels shown", 2, 8, figures.default_tree_depth(tree), key="tree_depth",
+                      help="Click a block to zoom into it. Large models start with fewer levels: thousands of "
+                           "blocks at once are slow to draw and too small to read.")
+    st.plotly_chart(figures.tree_figure(tree, colour_by, max_depth=depth, root=root or ""), width="stretch",
+                    key="tree-figure")
+with listing:
+    modules = module_table(tree)
+    if modules.empty:
+        st.info("This tree lists no modules.")
+    else:
+        deepest = int(modules["depth"].max())
+        per_level = {int(d): int(n) for d, n in
+                     modules["depth"].value_counts().reindex(range(deepest + 1), fill_value=0).cumsum().items()}
+        levels = list(per_level)
+        level = st.selectbox("Expand to level", levels, index=levels.index(default_module_depth(modules)),
+                             format_func=lambda d: f"{d} ({per_level[d]:,} modules)" if d else "0 (the model only)",
+                             key="tree_table_depth",
+                             help="Modules down to this depth (the model is level 0). A module's counts include "
+                                  "every module below it, shown or not; a tied weight counts once.")
+        shown_modules = modules[modules["depth"] <= level]
+        st.caption(f"{len(shown_modules):,} of {len(modules):,} modules")
+        count = st.column_config.NumberColumn(format="localized")
+        st.dataframe(shown_modules, hide_index=True, width="stretch", height=min(35 * len(shown_modules) + 38, 480),
+                     column_order=["module", "class", "parameters", "trainable", "in optimizer", "device", "dtype"],
+                     column_config={"parameters": count, "trainable": count, "in optimizer": count})
 with right:
     query = st.text_input("Filter tensors", key="tree_filter", placeholder="name or module contains…")
     only = st.multiselect("Show only", ["trainable", "frozen", "not in optimizer", "unregistered", "buffers"],

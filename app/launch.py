@@ -74,8 +74,8 @@ def serve(args) -> int:
         return 2
     argv, env = command(args)
     where = "this machine only" if is_loopback(args.host) else "SHARED beyond this machine"
-    print(f"ForgeScope: http://{'127.0.0.1' if is_loopback(args.host) else args.host}:{args.port} ({where}); "
-          f"runs from {env[RUN_DIR_ENV]}", file=sys.stderr)
+    print(f"ForgeScope dashboard: http://{'127.0.0.1' if is_loopback(args.host) else args.host}:{args.port} "
+          f"({where}); runs from {env[RUN_DIR_ENV]}. Ctrl-C stops it.", file=sys.stderr)
     proc = subprocess.Popen(argv, env=env)
     try:
         return proc.wait()

@@ -67,6 +67,8 @@ def streamlit_flags(host: str = LOOPBACK, port: int | None = None, allowed_hosts
     hosts += list(allowed_hosts or [])
     options["server.allowedHosts"] = list(dict.fromkeys(h for h in hosts if h))
     options["server.headless"] = headless
+    # `forgescope ui` prints the address itself; Streamlit's own banner also advertises its agent skills
+    options["logger.hideWelcomeMessage"] = True
     if port is not None:
         options["server.port"] = port
     known = _known_options()

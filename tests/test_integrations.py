@@ -299,3 +299,16 @@ def test_lightning_ddp_on_two_ranks_writes_one_run_with_a_log_per_rank(tmp_path)
     report = subprocess.run([sys.executable, "-m", "probes", "report", str(tmp_path / "ddp"), "--json"],
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert report.returncode == 0 and '"findings": []' in report.stdout, report.stdout
+
+
+def test_hf_trainer_under_torchrun_on_two_ranks_writes_one_run_with_a_log_per_rank(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                           str(FIXTURES / "hf_ddp.py"), str(tmp_path)], capture_output=True, text=True,
+                          timeout=400, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for path, rank in ((tmp_path / "ddp", 0), (tmp_path / "ddp" / "rank1", 1)):
+        run = RunReader(path)
+        meta = run.meta()
+        assert meta["status"] == "finished" and meta["rank"] == rank and meta["world_size"] == 2
+        assert len(run.scalars()) == 6 and run.scalars()["loss"].notna().all()

@@ -41,8 +41,7 @@ def command(args) -> tuple[list[str], dict[str, str]]:
     env = dict(os.environ)
     logdir = args.logdir or env.get(RUN_DIR_ENV) or "runs"
     env[RUN_DIR_ENV] = str(Path(logdir).expanduser().resolve())
-    if args.model_file:
-        env[MODEL_ENV] = args.model_file
+    env[MODEL_ENV] = args.model_file or ""     # none named: the dashboard shows the runs and runs nothing
     argv = [sys.executable, "-m", "streamlit", "run", str(MAIN),
             *streamlit_flags(args.host, args.port, args.allowed_host, headless=args.no_browser)]
     if args.allow_remote_run:

@@ -109,15 +109,20 @@ def main(argv: list[str] | None = None, prog: str = "python -m probes", with_ui:
     return emit(result, as_json=args.json, title=f"{args.command} {getattr(args, 'model_file', None) or args.run_dir}")
 
 
-def console_main() -> int:
-    """The `forgescope` command: `forgescope ui`, and check, report and checkpoint as `python -m probes` has them."""
+def run(prog: str = "python -m probes", with_ui: bool = False) -> int:
+    """The command line's exit code; a reader that leaves early (`... report runs | head`) is no error."""
     try:
-        code = main(prog="forgescope", with_ui=True)
+        code = main(prog=prog, with_ui=with_ui)
         sys.stdout.flush()
-    except BrokenPipeError:          # `forgescope report runs | head`: the reader left, nothing more to say
+    except BrokenPipeError:          # the reader left: nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 0
     return code
+
+
+def console_main() -> int:
+    """The `forgescope` command: `forgescope ui`, and check, report and checkpoint as `python -m probes` has them."""
+    return run(prog="forgescope", with_ui=True)
 
 
 def exit_code(result: dict[str, Any]) -> int:

@@ -96,6 +96,7 @@ def test_forgescope_ui_from_another_folder_serves_on_127_0_0_1_only(installed):
                      "--server.enableXsrfProtection true", "--server.enableAgentApi false"):
             assert flag in flags, flags
         assert server.environ().get("FORGESCOPE_RUN_DIR") == str(work / "X")
+        assert server.environ().get("FORGESCOPE_MODEL") == ""       # no model named: none opened, none run
     finally:
         dashboard_server.stop(proc)
     assert "this machine only" in (work / "ui.log").read_text()

@@ -186,21 +186,24 @@ def _after_closure(me: "_StepHookHandle", hook: Callable) -> Callable:
     def pre(optimizer, args, kwargs):
         if me.off:
             return None
-        closure = closure_of(args, kwargs)
-        if closure is None:
-            hook(optimizer, args, kwargs)
-            return None
-        fired = []
+        try:
+            closure = closure_of(args, kwargs)
+            if closure is not None:
+                fired = []
 
-        def closure_then_hook(*a, **k):
-            result = closure(*a, **k)
-            if not fired:
-                fired.append(True)
-                hook(optimizer, args, kwargs)
-            return result
-        if kwargs.get("closure") is not None:
-            return args, {**kwargs, "closure": closure_then_hook}
-        return (args[0], closure_then_hook, *args[2:]), kwargs
+                def closure_then_hook(*a, **k):
+                    result = closure(*a, **k)
+                    if not fired:
+                        fired.append(True)
+                        hook(optimizer, args, kwargs)
+                    return result
+                if kwargs.get("closure") is not None:
+                    return args, {**kwargs, "closure": closure_then_hook}
+                return (args[0], closure_then_hook, *args[2:]), kwargs
+        except Exception:       # noqa: BLE001 - our bookkeeping never stops the user's step: hand it on as given
+            pass
+        hook(optimizer, args, kwargs)
+        return None
     return pre
 
 

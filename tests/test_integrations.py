@@ -4,6 +4,7 @@ validation metrics, a loop bug reported while training runs), and a plain Probe 
 model and optimizer."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -298,7 +299,9 @@ def test_lightning_ddp_on_two_ranks_writes_one_run_with_a_log_per_rank(tmp_path)
         assert len(run.scalars()) == 4 and run.scalars()["loss"].notna().all()
     report = subprocess.run([sys.executable, "-m", "probes", "report", str(tmp_path / "ddp"), "--json"],
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert report.returncode == 0 and '"findings": []' in report.stdout, report.stdout
+    # in sync (no ranks-out-of-sync); on this 2-core machine two ranks can wait on their loaders, which is said
+    codes = {f["code"] for f in json.loads(report.stdout)["findings"]}
+    assert report.returncode == 0 and codes <= {"dataloader-stall"}, report.stdout
 
 
 def test_hf_trainer_under_torchrun_on_two_ranks_writes_one_run_with_a_log_per_rank(tmp_path):

@@ -1,9 +1,9 @@
-"""Every dashboard page through Streamlit's AppTest, on runs the real command line recorded.
+"""Every dashboard page through Streamlit's AppTest, on real run logs.
 
-The model files run in real worker subprocesses (the dashboard starts them, as a user's Run would); the
-pages read the real SQLite run logs.
+The pages read real SQLite run logs, recorded by the worker's own check of a sample (run in a child forked
+from the test process: tests/warm.py) or by a real Probe. Where the dashboard itself starts a check (a first
+visit, Run, Cancel, a model file that crashes), it starts a real worker subprocess, as a user's Run would.
 """
-import json
 import os
 import re
 import shutil
@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import warm
+
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "app" / "main.py")
 PAGES = ["views/findings.py", "views/tree.py", "views/gradients.py", "views/weights.py", "views/memory.py",
@@ -24,9 +26,8 @@ CLEAN = "sample_models/unregistered_module_fixed.py"
 
 
 def check(model: str, run_dir: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "probes", "check", model, "--steps", "6", "--run-dir", str(run_dir),
-                           "--json"], cwd=ROOT, capture_output=True, text=True, timeout=180)
-    return json.loads(proc.stdout)
+    """The run log of a 6-step check of `model`, as `python -m probes check MODEL --steps 6` records it."""
+    return warm.check(model, run_dir, steps=6, device="auto")
 
 
 @pytest.fixture(scope="module")

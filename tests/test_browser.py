@@ -152,10 +152,13 @@ def test_dark_theme(server, open_page, tmp_path):
     page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
     page.screenshot(path=str(tmp_path / "findings_dark.png"))
     page.get_by_role("link", name="Gradients").first.click()
-    page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
+    page.get_by_role("heading", name="Gradients").first.wait_for(timeout=30_000)
+    # the page's chart is drawn when its axis title is (a plot's svg appears before its titles do)
+    title = page.locator(".js-plotly-plot .xtitle").first
+    title.wait_for(timeout=30_000)
     no_exception(page)
     # axis labels are drawn in a light colour on the dark page
-    fill = page.evaluate("getComputedStyle(document.querySelector('.js-plotly-plot .xtitle')).fill")
+    fill = title.evaluate("e => getComputedStyle(e).fill")
     r, g, b = (int(v) for v in fill[fill.index("(") + 1:fill.index(")")].split(",")[:3])
     assert (r + g + b) / 3 > 150, fill
     page.screenshot(path=str(tmp_path / "gradients_dark.png"))

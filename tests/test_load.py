@@ -1,17 +1,16 @@
-"""Load: a run written at 1,000 steps/s for five minutes while two dashboard sessions follow it live.
+"""Load: a run written at 1,000 steps/s while two dashboard sessions follow it live, and a 100,000-step run on
+every page.
 
-A real writer process (tests/fixtures/loops/fast_writer.py: what a Probe writes at its default cadences for
-a 200-parameter model), a real dashboard server and two real browser pages on the same run (Findings and
-Gradients). The test counts every step back from the log, checks both pages end on the last step with no
-error, and reports the dashboard's memory (printed, and written to the test's folder as load.json).
-FORGESCOPE_LOAD_SECONDS shortens the run for a quick try; CI runs the full five minutes.
+The first is the short version of the soak (benchmarks/soak.py, five minutes): the same real writer process
+(tests/fixtures/loops/fast_writer.py), real dashboard server and two real browser pages, for 20 seconds. It
+proves what the soak proves except staying power: every step is counted back once, both pages follow the run
+while it is written and end on its last step with no error, and the dashboard stays under its memory ceiling.
+FORGESCOPE_LOAD_SECONDS changes its length.
 """
 import json
 import os
-import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,13 @@ import pytest
 import dashboard_server
 
 ROOT = Path(__file__).resolve().parent.parent
-WRITER = ROOT / "tests" / "fixtures" / "loops" / "fast_writer.py"
-CHROMIUM = os.environ.get("FORGESCOPE_CHROMIUM", "/usr/bin/chromium")
-SECONDS = float(os.environ.get("FORGESCOPE_LOAD_SECONDS", "300"))
+sys.path.insert(0, str(ROOT))
+from benchmarks import soak  # noqa: E402
+
+WRITER = soak.WRITER
+CHROMIUM = soak.CHROMIUM
+SECONDS = float(os.environ.get("FORGESCOPE_LOAD_SECONDS", "20"))
 RATE = 1000
-MEMORY_CEILING = 1 << 30        # the dashboard holding a 300,000-step run, two sessions: well under 1 GiB
-STEPS_SHOWN = re.compile(r"· ([\d,]+) steps? on cpu")
 
 try:
     from playwright.sync_api import sync_playwright
@@ -38,76 +38,16 @@ pytestmark = [
 ]
 
 
-def shown_steps(page) -> int | None:
-    found = STEPS_SHOWN.search(page.inner_text("main"))
-    return int(found[1].replace(",", "")) if found else None
-
-
 def test_two_sessions_follow_a_run_written_at_1000_steps_per_second(browser, tmp_path):
-    from probes.runlog import RunReader
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    server, url = dashboard_server.start(runs, tmp_path / "streamlit.log")
-    writer, contexts = None, []
-    samples = []        # (seconds since the writer started, dashboard RSS, steps on page 1, on page 2)
-    try:
-        writer = subprocess.Popen([sys.executable, str(WRITER), str(runs), str(SECONDS), str(RATE)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert writer.stdout.readline().strip() == "ready", writer.stderr.read()
-        started = time.monotonic()
-        pages = []
-        for path in ("", "gradients"):
-            context = browser.new_context(viewport={"width": 1280, "height": 720})
-            contexts.append(context)
-            page = context.new_page()
-            page.goto(f"{url}/{path}?run=load")
-            page.get_by_text("LoadNet").first.wait_for(timeout=60_000)
-            pages.append(page)
-        baseline = dashboard_server.rss_bytes(server.pid)
-        while writer.poll() is None:
-            samples.append((time.monotonic() - started, dashboard_server.rss_bytes(server.pid),
-                            *(shown_steps(page) for page in pages)))
-            for page in pages:
-                assert page.locator("[data-testid='stException']").count() == 0, page.inner_text("body")[:2000]
-            time.sleep(5)
-        outcome = json.loads(writer.stdout.read().strip().splitlines()[-1])
-        assert writer.returncode == 0, writer.stderr.read()
-        # both sessions end on the last step, with the run shown as finished
-        deadline = time.monotonic() + 60
-        while any(shown_steps(page) != outcome["written"] for page in pages) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        for page in pages:
-            assert shown_steps(page) == outcome["written"], page.inner_text("main")[:1000]
-            page.get_by_text("finished").first.wait_for(timeout=30_000)
-            assert page.locator("[data-testid='stException']").count() == 0
-        final = dashboard_server.rss_bytes(server.pid)
-    finally:
-        for context in contexts:
-            context.close()
-        if writer is not None and writer.poll() is None:
-            writer.kill()
-        dashboard_server.stop(server)
-    assert outcome["rate"] >= RATE * 0.99, outcome          # the writer kept its 1,000 steps/s
-    with RunReader(runs / "load") as reader:                  # every step written is in the log, once
-        counted, meta = reader.step_count(), reader.meta()
-        last = int(reader.scalars().index.max())
-    assert counted == outcome["written"] and last == outcome["written"] - 1 and meta["status"] == "finished"
-    # how far behind the writer each look found the pages (reported: the machine is shared), and that both
-    # followed the run while it was written, not only at its end
-    lags = [t * RATE - min(s1 or 0, s2 or 0) for t, _, s1, s2 in samples if t > 30]
-    followed = [len({s[i] for s in samples if s[i]}) for i in (2, 3)]
-    peak = max([final] + [rss for _, rss, _, _ in samples])
-    figures = {"seconds": outcome["seconds"], "written": outcome["written"], "counted": counted,
-               "rate": outcome["rate"], "rss_start_mib": baseline / 2**20, "rss_peak_mib": peak / 2**20,
-               "rss_end_mib": final / 2**20, "max_lag_steps": max(lags, default=0), "counter_values": followed,
-               "samples": [(round(t), round(rss / 2**20), s1, s2) for t, rss, s1, s2 in samples]}
+    figures = soak.follow(browser, tmp_path, SECONDS, RATE, look_every=2.0)
     (tmp_path / "load.json").write_text(json.dumps(figures, indent=1))
-    print(f"\nload: {outcome['written']:,} steps in {outcome['seconds']:.0f} s ({outcome['rate']:,.0f}/s), "
-          f"{counted:,} counted back; dashboard RSS {baseline / 2**20:.0f} MiB at start, peak {peak / 2**20:.0f} "
-          f"MiB, end {final / 2**20:.0f} MiB; pages at most {max(lags, default=0):,.0f} steps behind, counters "
-          f"seen at {followed} values")
-    assert peak < MEMORY_CEILING, figures
-    assert min(followed) >= min(5, len(samples) // 4), figures
+    print(f"\nload: {soak.summary(figures)}")
+    assert figures["rate"] >= RATE * 0.99, figures           # the writer kept its 1,000 steps/s
+    assert figures["counted"] == figures["written"] and figures["last_step"] == figures["written"] - 1
+    assert figures["status"] == "finished"
+    assert figures["rss_peak_mib"] * 2**20 < soak.MEMORY_CEILING, figures
+    # both followed the run while it was written, not only at its end
+    assert min(figures["counter_values"]) >= min(2, figures["looks"] // 2), figures
 
 
 PAGES = {"": "Findings", "gradients": "Gradients", "weights": "Weights", "memory": "Memory", "data": "Data loading",

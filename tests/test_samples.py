@@ -1,4 +1,9 @@
-"""Every bundled sample, checked through the real command line: each bug found where it is, each twin clean.
+"""Every bundled sample, checked as `python -m probes check` checks it: each bug found where it is, each twin
+clean.
+
+The check is the worker's own (probes.worker.Check), run in a child forked from the test process
+(tests/warm.py), and the exit code is the command line's own function of its result; the command line's
+subprocess, JSON and exit codes end to end are tested in tests/test_cli.py.
 
 Each sample's docstring ends with a line `Finds: entry, entry` (or `Finds: nothing`): exactly the findings
 `python -m probes check` must report for it — errors and warnings; info findings are not counted. An entry
@@ -13,11 +18,12 @@ sample's own code with an error containing that text, and still report the findi
 import ast
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+import warm
+from probes.cli import exit_code
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "sample_models").glob("*.py"))
@@ -69,10 +75,7 @@ def test_entries_are_read_as_written(tmp_path):
 def test_sample(path, tmp_path):
     expected = expected_findings(path)
     error = docstring_lines(path, "Error:")
-    proc = subprocess.run([sys.executable, "-m", "probes", "check", f"sample_models/{path.name}", "--steps", "5",
-                           "--run-dir", str(tmp_path), "--json"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=180)
-    result = json.loads(proc.stdout)
+    result = warm.check(f"sample_models/{path.name}", tmp_path, steps=5)
     prefix = f"sample_models/{path.name}:"
     if error:
         assert result["error"] and result["error"].startswith(prefix) and error[0] in result["error"], \
@@ -84,7 +87,7 @@ def test_sample(path, tmp_path):
     assert _sorted((f["code"], f["module"]) for f in reported) == \
         _sorted((code, module) for code, module, _ in expected), shown
     errors = any(f["severity"] == "error" for f in reported)
-    assert proc.returncode == (2 if error else 1 if errors else 0)
+    assert exit_code(result) == (2 if error else 1 if errors else 0)
     for finding in reported:
         if finding["location"] is not None:
             assert finding["location"].startswith(prefix), shown

@@ -12,13 +12,11 @@ carries run data.
 """
 import ast
 import base64
-import json
 import os
 import re
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import tomllib
 import urllib.error
@@ -29,6 +27,7 @@ from urllib.parse import quote
 import pytest
 
 import dashboard_server
+import warm
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("FORGESCOPE_CHROMIUM", "/usr/bin/chromium")
@@ -123,10 +122,9 @@ def test_no_app_code_executes_loads_or_unpickles_anything():
 
 
 # -- the running server --------------------------------------------------------------------------------
-def check(model: str, run_dir: Path, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "probes", "check", model, "--run-dir", str(run_dir), "--json",
-                           *args], cwd=ROOT, capture_output=True, text=True, timeout=180)
-    return json.loads(proc.stdout)
+def check(model: str, run_dir: Path, steps: int) -> dict:
+    """What `python -m probes check MODEL --steps N` records, run by the worker's own check (tests/warm.py)."""
+    return warm.check(model, run_dir, steps=steps, device="auto")
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +136,7 @@ def runs(tmp_path_factory):
     a folder: before that, the "/" of `</script>` made two nested folders the dashboard never found.
     """
     root = tmp_path_factory.mktemp("runs")
-    result = check(HOSTILE_MODEL, root, "--steps", "2")
+    result = check(HOSTILE_MODEL, root, steps=2)
     assert result["model"] == SCRIPT and result["error"] is None, result
     assert [f["code"] for f in result["findings"]] == ["unregistered-module"], result
     made = Path(result["run_dir"])

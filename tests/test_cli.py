@@ -1,20 +1,28 @@
-"""End-to-end tests of the command line: `python -m probes check|report` in a real subprocess.
+"""The command line: `python -m probes check|report`, its JSON, exit codes and messages.
 
-Every check starts a worker process that imports torch, so each run costs a few seconds: runs are shared
-where that is natural (a module-scoped pair of runs feeds the JSON and report tests) and use few steps.
+Two tiers. What only the processes can show runs the real `python -m probes` in a subprocess: a worker
+that aborts, calls os._exit, hangs, is killed or cannot exit, a memory cap, a missing file, one JSON run
+and report end to end, one argument error. What the worker's own code decides (the message for a file that
+fails, the model it picks, the hooks of the model file) runs that code in a child forked from this process
+(tests/warm.py) and prints the result with the command line's own emit(), as `check` prints it; argument
+errors go through the command line's main() in this process.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import subprocess
 import sys
 import time
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+import warm
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = Path(__file__).resolve().parent / "fixtures" / "model_files"
@@ -57,6 +65,34 @@ def probes(*args, env: dict | None = None, timeout: float = 240) -> Run:
                           encoding="utf-8", errors="replace", timeout=timeout,
                           env={**os.environ, **(env or {})})
     return Run(args, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
+
+
+def checked(path, run_dir, *, steps: int, model_name: str | None = None, batch_size: int = 8,
+            as_json: bool = True) -> Run:
+    """`python -m probes check PATH --steps N [--model NAME] [--json]` with the worker's part run in a forked
+    child (tests/warm.py) and the result printed by the command line's own emit()."""
+    from probes.cli import emit
+    t0 = time.monotonic()
+    result = warm.check(path, run_dir, steps=steps, batch_size=batch_size, device="auto", model=model_name)
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = emit(result, as_json=as_json, title=f"check {path}")
+    args = ["check", str(path), "--steps", str(steps)] + (["--json"] if as_json else [])
+    return Run(args, code, out.getvalue(), err.getvalue(), time.monotonic() - t0)
+
+
+def in_process(*args) -> Run:
+    """`python -m probes ARGS` through the command line's main() in this process (argument errors, report)."""
+    from probes.cli import main
+    args = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    t0 = time.monotonic()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(args)
+        except SystemExit as exit:          # argparse's own exit
+            code = exit.code
+    return Run(args, code, out.getvalue(), err.getvalue(), time.monotonic() - t0)
 
 
 def model(name: str) -> Path:
@@ -130,10 +166,18 @@ FAULTS = {
 }
 
 
+# faults that end the worker process itself (a native abort, os._exit) or never reach a worker (not a .py
+# file): only the real command line shows them; the others are the worker's own message for the file
+PROCESS_FAULTS = {"os-abort", "os-exit-in-forward", "not-python"}
+
+
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_fault_gives_exit_2_and_a_short_message(fault, tmp_path):
     name, extra, expected = FAULTS[fault]
-    run = probes("check", model(name), "--steps", "2", "--run-dir", tmp_path / "runs", *extra)
+    if fault in PROCESS_FAULTS:
+        run = probes("check", model(name), "--steps", "2", "--run-dir", tmp_path / "runs", *extra)
+    else:
+        run = checked(model(name), tmp_path / "runs", steps=2, as_json=False)
     assert_short_failure(run, *expected())
 
 
@@ -277,7 +321,7 @@ def test_finished_worker_that_cannot_exit_still_gives_its_result(tmp_path):
 # -- 2. missing super().__init__() ----------------------------------------------------------------
 @pytest.mark.parametrize("name, cls", [("layer_before_super.py", "Early"), ("never_super.py", "NoSuper")])
 def test_missing_super_init_is_a_finding(name, cls, tmp_path):
-    run = probes("check", model(name), "--steps", "2", "--run-dir", tmp_path / "runs", "--json")
+    run = checked(model(name), tmp_path / "runs", steps=2)
     assert run.code == 1, run
     result = run.json()
     assert_public_shape(result)
@@ -362,11 +406,12 @@ def test_construction_sites_name_the_users_line_and_restore_the_class():
 # -- 3. JSON shape, exit codes, and 6. report ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
-    """A clean model, then a model with a plain list of layers, checked into one folder of runs."""
+    """A clean model, then a model with a plain list of layers, checked into one folder of runs: the first by the
+    real command line (JSON end to end), the second by the worker's code in a forked child."""
     runs = tmp_path_factory.mktemp("runs")
     clean = probes("check", model("clean.py"), "--steps", "3", "--run-dir", runs, "--json")
     time.sleep(0.05)     # the second run.db is written later, so it is the newest
-    plain = probes("check", model("plain_list.py"), "--steps", "3", "--run-dir", runs, "--json")
+    plain = checked(model("plain_list.py"), runs, steps=3)
     return runs, clean, plain
 
 
@@ -398,10 +443,10 @@ def test_json_plain_list_of_layers(two_runs):
 
 @pytest.mark.parametrize("which", [1, 2])
 def test_report_agrees_with_check(two_runs, which):
-    checked = two_runs[which]
-    result = checked.json()
-    run = probes("report", result["run_dir"], "--json")
-    assert run.code == checked.code, run
+    check = two_runs[which]
+    result = check.json()
+    run = (probes if which == 1 else in_process)("report", result["run_dir"], "--json")
+    assert run.code == check.code, run
     report = run.json()
     assert_public_shape(report)
     assert report["steps"] == result["steps"] == 3
@@ -412,7 +457,7 @@ def test_report_agrees_with_check(two_runs, which):
 
 def test_report_folder_picks_the_newest_run(two_runs):
     runs, _, plain = two_runs
-    run = probes("report", runs, "--json")
+    run = in_process("report", runs, "--json")
     assert run.code == 1, run
     report = run.json()
     assert report["run_dir"] == plain.json()["run_dir"]
@@ -423,7 +468,7 @@ def test_report_folder_picks_the_newest_run(two_runs):
 
 def test_report_on_a_missing_directory(tmp_path):
     missing = tmp_path / "no-runs-here"
-    assert_short_failure(probes("report", missing), str(missing))
+    assert_short_failure(in_process("report", missing), str(missing))
 
 
 def test_report_on_a_corrupt_run_log(tmp_path):
@@ -431,8 +476,8 @@ def test_report_on_a_corrupt_run_log(tmp_path):
     db.parent.mkdir()
     db.write_bytes(b"this is not an SQLite database \x00\xff\xfe" * 64)
     for target in (db.parent, tmp_path):            # the run itself, and a folder holding it
-        assert_short_failure(probes("report", target), str(db))
-    run = probes("report", db.parent, "--json")
+        assert_short_failure(in_process("report", target), str(db))
+    run = in_process("report", db.parent, "--json")
     assert run.code == 2
     result = run.json()
     assert_public_shape(result)
@@ -442,19 +487,19 @@ def test_report_on_a_corrupt_run_log(tmp_path):
 # -- 4. model selection ------------------------------------------------------------------------------
 def test_several_models_need_a_choice(tmp_path):
     runs = tmp_path / "runs"
-    run = probes("check", model("two_models.py"), "--steps", "2", "--run-dir", runs)
+    run = checked(model("two_models.py"), runs, steps=2, as_json=False)
     assert_short_failure(run, "two_models.py", "Small", "Big", "--model")
 
-    picked = probes("check", model("two_models.py"), "--model", "Big", "--steps", "2", "--run-dir", runs, "--json")
+    picked = checked(model("two_models.py"), runs, steps=2, model_name="Big")
     assert picked.code == 0, picked
     assert picked.json()["model"] == "Big" and picked.json()["steps"] == 2
 
-    unknown = probes("check", model("two_models.py"), "--model", "Huge", "--steps", "2", "--run-dir", runs)
+    unknown = checked(model("two_models.py"), runs, steps=2, model_name="Huge", as_json=False)
     assert_short_failure(unknown, "--model Huge", "Small", "Big")
 
 
 def test_build_model_is_preferred(tmp_path):
-    run = probes("check", model("build_model_preferred.py"), "--steps", "2", "--run-dir", tmp_path, "--json")
+    run = checked(model("build_model_preferred.py"), tmp_path, steps=2)
     assert run.code == 0, run
     result = run.json()
     assert result["model"] == "Big"
@@ -465,8 +510,7 @@ def test_build_model_is_preferred(tmp_path):
 
 # -- 5. the model file's own hooks ----------------------------------------------------------------
 def test_make_batch_loss_fn_make_optimizer(tmp_path):
-    run = probes("check", model("hook_make_batch.py"), "--steps", "3", "--batch-size", "4",
-                 "--run-dir", tmp_path, "--json")
+    run = checked(model("hook_make_batch.py"), tmp_path, steps=3, batch_size=4)
     assert run.code == 0, run
     result = run.json()
     assert result["error"] is None and result["steps"] == 3
@@ -479,7 +523,7 @@ def test_make_batch_loss_fn_make_optimizer(tmp_path):
 
 def test_make_loader(tmp_path):
     # 12 samples in batches of 4: 5 steps need a second epoch
-    run = probes("check", model("hook_make_loader.py"), "--steps", "5", "--run-dir", tmp_path, "--json")
+    run = checked(model("hook_make_loader.py"), tmp_path, steps=5)
     assert run.code == 0, run
     result = run.json()
     assert result["error"] is None and result["steps"] == 5
@@ -491,10 +535,10 @@ def test_make_loader(tmp_path):
     assert scalars["loss"].notna().all()
 
 
-def test_train_step_and_eval_step(tmp_path):
+def test_train_step_and_eval_step(tmp_path, monkeypatch):
     marker = tmp_path / "eval-step-ran.txt"
-    run = probes("check", model("hook_train_eval_step.py"), "--steps", "3", "--run-dir", tmp_path / "runs",
-                 "--json", env={"FORGESCOPE_TEST_MARKER": str(marker)})
+    monkeypatch.setenv("FORGESCOPE_TEST_MARKER", str(marker))
+    run = checked(model("hook_train_eval_step.py"), tmp_path / "runs", steps=3)
     assert run.code == 0, run
     result = run.json()
     assert result["error"] is None and result["steps"] == 3
@@ -513,7 +557,7 @@ def test_train_step_and_eval_step(tmp_path):
     ("conv_model.py", "SmallCNN"),          # inferred (B, 3, 32, 32) images
 ])
 def test_inputs_of_every_kind(name, cls, tmp_path):
-    run = probes("check", model(name), "--steps", "2", "--run-dir", tmp_path, "--json")
+    run = checked(model(name), tmp_path, steps=2)
     assert run.code == 0, run
     result = run.json()
     assert result["error"] is None, result["error"]
@@ -535,7 +579,7 @@ def test_inputs_of_every_kind(name, cls, tmp_path):
     ([], "the following arguments are required: MODEL_FILE"),
 ])
 def test_bad_arguments(args, says):
-    run = probes("check", *args)
+    run = (probes if not args else in_process)("check", *args)   # one through the real command line
     assert run.code == 2, run
     assert says in run.stderr, run
     assert "usage:" in run.stderr and run.stdout == ""
@@ -550,7 +594,7 @@ def test_bad_arguments(args, says):
     ([], "the following arguments are required: {check,report,checkpoint}"),
 ])
 def test_bad_arguments_of_every_command(args, says):
-    run = probes(*args)
+    run = in_process(*args)
     assert run.code == 2, run
     assert says in run.stderr, run
     assert "usage: python -m probes" in run.stderr and run.stdout == "" and "Traceback" not in run.output

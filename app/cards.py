@@ -8,9 +8,10 @@ from typing import Any
 
 import streamlit as st
 
-from app.data import RunView, excerpt_text
+from app.data import RunView
+from app.source import excerpt_text
 from app.evidence import evidence_chart, evidence_tables
-from app.state import md
+from app.ui import md
 
 SEVERITY_LABEL = {"error": ":red-badge[ERROR]", "warning": ":orange-badge[WARNING]", "info": ":blue-badge[INFO]"}
 

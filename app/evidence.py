@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app import figures
-from app.data import RunView, fmt_bytes, nonfinite_steps, per_layer_norm, weight_matrices
+from app.data import RunView, fmt_bytes
 
 
 def _fmt(value: Any) -> str:
@@ -59,60 +59,83 @@ def _bytes_series(evidence: dict) -> go.Figure | None:
                                        f"{fmt_bytes(evidence.get('slope_bytes_per_step'))}/step")
 
 
-def evidence_chart(finding: dict[str, Any], run: RunView | None) -> go.Figure | None:
-    """A small chart for the findings where a picture says more than the numbers; None otherwise."""
-    code, ev = finding["code"], finding.get("evidence") or {}
-    if code == "memory-growth":
-        return _bytes_series(ev)
-    if code == "exploding-gradients" and ev.get("steps") and ev.get("values"):
+def memory_chart(ev: dict, run: RunView | None) -> go.Figure | None:
+    return _bytes_series(ev)
+
+
+def exploding_chart(ev: dict, run: RunView | None) -> go.Figure | None:
+    """exploding-gradients: the total gradient norm per step when it grew over the run, else as for depth."""
+    if ev.get("steps") and ev.get("values"):
         fig = figures.series_figure(ev["steps"], ev["values"], y_title="total ‖grad‖ (log)",
                                     title="Total gradient norm per step")
         fig.update_yaxes(type="log")
         return fig
-    if code in ("vanishing-gradients", "exploding-gradients") and ev.get("blocks"):
-        # the finding's own numbers, block by block in depth order: the chart cannot disagree with the card
-        hot = {d.get("module") for d in ev.get("layers", []) if isinstance(d, dict)}
-        return figures.layer_bars({b["block"] or "(model)": b["grad_rms"] for b in ev["blocks"]
-                                   if b.get("grad_rms") and np.isfinite(b["grad_rms"])},
-                                  title="RMS gradient per weight, by block",
-                                  x_title="RMS gradient (log)", highlight={h or "(model)" for h in hot})
-    if code == "gradients-accumulate" and ev.get("parameters"):
-        # the watched gradients: what the optimizer applied at the previous step, and what .grad held at this
-        # one, never cleared in between
-        return figures.paired_bars({p["name"]: (p["applied_norm"], p["now_norm"]) for p in ev["parameters"]
-                                    if isinstance(p, dict) and "applied_norm" in p},
-                                   names=("applied at the previous step", "in .grad at this step"),
-                                   title=f"‖grad‖ piles up: step {ev.get('step', '?')}", x_title="‖grad‖ (L2 norm)")
+    return gradient_depth_chart(ev, run)
+
+
+def gradient_depth_chart(ev: dict, run: RunView | None) -> go.Figure | None:
+    """vanishing- and exploding-gradients across depth: the finding's own blocks in depth order (what it
+    measured; a chart computed again from the run could disagree with the card)."""
+    if not ev.get("blocks"):
+        return None
+    hot = {d.get("module") for d in ev.get("layers", []) if isinstance(d, dict)}
+    return figures.layer_bars({b["block"] or "(model)": b["grad_rms"] for b in ev["blocks"]
+                               if b.get("grad_rms") and np.isfinite(b["grad_rms"])},
+                              title="RMS gradient per weight, by block",
+                              x_title="RMS gradient (log)", highlight={h or "(model)" for h in hot})
+
+
+def accumulated_gradients_chart(ev: dict, run: RunView | None) -> go.Figure | None:
+    if not ev.get("parameters"):
+        return None
+    # the watched gradients: what the optimizer applied at the previous step, and what .grad held at this
+    # one, never cleared in between
+    return figures.paired_bars({p["name"]: (p["applied_norm"], p["now_norm"]) for p in ev["parameters"]
+                                if isinstance(p, dict) and "applied_norm" in p},
+                               names=("applied at the previous step", "in .grad at this step"),
+                               title=f"‖grad‖ piles up: step {ev.get('step', '?')}", x_title="‖grad‖ (L2 norm)")
+
+
+def update_ratio_chart(ev: dict, run: RunView | None) -> go.Figure | None:
+    """update-ratio: the median ||dW||/||W|| of every weight the finding judged, those it names highlighted
+    (an older log's finding holds only the named ones)."""
+    judged = ev.get("judged") or ev.get("layers") or []
+    values = {d["name"]: float(d["update_ratio"]) for d in judged
+              if isinstance(d, dict) and isinstance(d.get("update_ratio"), (int, float)) and d["update_ratio"] > 0}
+    if not values:
+        return None
+    hot = {d.get("name") for d in ev.get("layers", []) if isinstance(d, dict)}
+    fig = figures.layer_bars(values, title="Median ‖ΔW‖/‖W‖ per weight (usual band shaded)",
+                             x_title="update ratio (log)", highlight=hot)
+    fig.add_vrect(x0=figures.UPDATE_RATIO_BAND[0], x1=figures.UPDATE_RATIO_BAND[1], fillcolor=figures.GREEN,
+                  opacity=0.12, line_width=0)
+    return fig
+
+
+def nonfinite_chart(ev: dict, run: RunView | None) -> go.Figure | None:
+    """nonfinite-values: the loss, with the step the finding names marked."""
     if run is None:
         return None
-    if code in ("vanishing-gradients", "exploding-gradients"):
-        grad = run.get("grad_norm")
-        if grad.empty:
-            return None
-        layers = per_layer_norm(grad).dropna(how="all")
-        if layers.empty:
-            return None
-        last = layers.iloc[-1].to_dict()
-        hot = {d.get("module") for d in ev.get("layers", []) if isinstance(d, dict)}
-        return figures.layer_bars({k: v for k, v in last.items() if v and np.isfinite(v)},
-                                  title=f"Gradient norm per layer at step {int(layers.index[-1])}",
-                                  x_title="‖grad‖ (L2 norm, log)", highlight=hot)
-    if code == "update-ratio":
-        ratio = weight_matrices(run.get("update_ratio"))
-        if ratio.empty:
-            return None
-        med = ratio.median(skipna=True).dropna()
-        hot = {d.get("name") for d in ev.get("layers", []) if isinstance(d, dict)}
-        fig = figures.layer_bars({k: float(v) for k, v in med.items() if v > 0},
-                                 title="Median ‖ΔW‖/‖W‖ per weight (usual band shaded)",
-                                 x_title="update ratio (log)", highlight=hot)
-        fig.add_vrect(x0=figures.UPDATE_RATIO_BAND[0], x1=figures.UPDATE_RATIO_BAND[1], fillcolor=figures.GREEN,
-                      opacity=0.12, line_width=0)
-        return fig
-    if code == "nonfinite-values":
-        return figures.loss_figure(run.scalars, marks=nonfinite_steps(run))
-    if code == "suspicious-initial-loss":
-        return figures.loss_figure(run.scalars, reference=ev.get("expected"))
-    if code == "dataloader-stall":
-        return figures.data_loading_figure(run.scalars)
-    return None
+    return figures.loss_figure(run.scalars, marks=[ev["step"]] if isinstance(ev.get("step"), int) else ())
+
+
+def initial_loss_chart(ev: dict, run: RunView | None) -> go.Figure | None:
+    return figures.loss_figure(run.scalars, reference=ev.get("expected")) if run is not None else None
+
+
+def data_wait_chart(ev: dict, run: RunView | None) -> go.Figure | None:
+    return figures.data_loading_figure(run.scalars) if run is not None else None
+
+
+# the chart each finding code gets (probes/catalog.py names it); the other codes have none
+CHARTS = {"memory-growth": memory_chart, "vanishing-gradients": gradient_depth_chart,
+          "exploding-gradients": exploding_chart,
+          "gradients-accumulate": accumulated_gradients_chart, "update-ratio": update_ratio_chart,
+          "nonfinite-values": nonfinite_chart, "suspicious-initial-loss": initial_loss_chart,
+          "dataloader-stall": data_wait_chart}
+
+
+def evidence_chart(finding: dict[str, Any], run: RunView | None) -> go.Figure | None:
+    """A small chart for the findings where a picture says more than the numbers; None otherwise."""
+    chart = CHARTS.get(finding["code"])
+    return chart(finding.get("evidence") or {}, run) if chart is not None else None

@@ -14,7 +14,9 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from app import figures
-from app.data import RunView, data_wait_share, fmt_bytes, nonfinite_steps, severity_counts
+from app.data import RunView, fmt_bytes, severity_counts
+from app.summaries import data_wait_share, nonfinite_steps
+from probes.stats import loader_workers
 from app.evidence import evidence_chart, evidence_tables
 
 _CSS = """
@@ -89,8 +91,8 @@ def render(run: RunView) -> str:
     if not ratio.empty:
         parts.append(_figure_html(figures.update_ratio_figure(ratio), "weights"))
     parts.append(_figure_html(figures.memory_figure(run.scalars), "memory"))
-    share = data_wait_share(run.scalars)
-    parts.append(f"<p>Data wait: {_e('–' if share is None else f'{share:.0%}')} of step time.</p>")
+    share = data_wait_share(run.scalars, loader_workers(run.meta))
+    parts.append(f"<p>Data wait: {_e('–' if share is None else f'{share:.0%}')} of each step.</p>")
     parts.append(_figure_html(figures.data_loading_figure(run.scalars), "data"))
     rss = run.scalars.get("mem.rss_bytes")
     if rss is not None and rss.notna().any():

@@ -13,7 +13,7 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app import state  # noqa: E402
+from app import session, sidebar  # noqa: E402
 
 st.set_page_config(page_title="ForgeScope", page_icon=":material/troubleshoot:", layout="wide")
 
@@ -33,12 +33,12 @@ RANKS = st.Page("views/ranks.py", title="Ranks", url_path="ranks")
 
 # less empty space above the page title, so a 1280x720 shared screen shows the charts, not the margin
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:3.5rem}</style>")
-state.init()
-pages = PAGES[:-1] + [RANKS, PAGES[-1]] if state.multi_rank() else PAGES
+session.init()
+pages = PAGES[:-1] + [RANKS, PAGES[-1]] if session.multi_rank() else PAGES
 page = st.navigation({"": pages, "Tools": TOOLS}, position="top")
 st.session_state.page_title = page.title      # the live poll reruns the Runs page when a new run appears
-state.sidebar()
-state.sync_url()
+sidebar.sidebar()
+session.sync_url()
 started = time.monotonic()
 page.run()
 # how long this page took to draw: a live run's charts are not redrawn more often than they can be

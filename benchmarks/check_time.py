@@ -55,7 +55,8 @@ def find_clean_sample() -> Path | None:
 def step_times(run_root: Path) -> list[float]:
     """step_time_s of every step in the run log the check wrote (empty if none)."""
     sys.path.insert(0, str(ROOT))
-    from probes.runlog import RunReader, list_runs
+    from probes.runlog import RunReader
+    from probes.runs import list_runs
     runs = list_runs(run_root)
     if not runs:
         return []

@@ -131,8 +131,9 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from app import figures
-    from app.data import load_run, nonfinite_steps
+    from app import figures, tree_figure
+    from app.data import load_run
+    from app.summaries import nonfinite_steps
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -148,7 +149,7 @@ def main() -> None:
                             ("update_ratio", lambda: figures.update_ratio_figure(view.get("update_ratio"))),
                             ("memory", lambda: figures.memory_figure(view.scalars)),
                             ("data_loading", lambda: figures.data_loading_figure(view.scalars)),
-                            ("tree", lambda: figures.tree_figure(view.tree))]:
+                            ("tree", lambda: tree_figure.tree_figure(view.tree))]:
             t = time.perf_counter()
             build()
             print(f"  figure {name}: {time.perf_counter() - t:.3f} s")

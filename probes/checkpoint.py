@@ -15,14 +15,14 @@ from typing import Any, Mapping
 
 import torch
 
+from .detectors import state_dict_mismatch
+from .detectors.state_dict_mismatch import CODE, LISTED  # noqa: F401 - the code this module reports
 from .errors import UserCodeError
 from .findings import Finding
 
-CODE = "state-dict-mismatch"
 # where training scripts usually keep the model's weights inside a checkpoint dict, most likely first
 MODEL_KEYS = ("state_dict", "model_state_dict", "model", "model_state", "net", "network", "module", "weights")
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")        # DataParallel/DDP; torch.compile
-LISTED = 20                                         # keys named in a finding's evidence, per kind
 
 
 def load_checkpoint(path: Path) -> tuple[Any, Finding | None]:
@@ -36,18 +36,7 @@ def load_checkpoint(path: Path) -> tuple[Any, Finding | None]:
                            not in ln and "Check the documentation" not in ln), str(e).splitlines()[0])
             raise UserCodeError(f"{path}: not a PyTorch checkpoint ({reason[:200]})", str(path)) from e
         what = needed[1]
-        return None, Finding(
-            code=CODE, severity="error",
-            title=f"The checkpoint needs {what or 'pickled Python code'} to load: refused, not run",
-            detail=("This file is not only tensors: loading it would unpickle and run Python code "
-                    f"({what or 'a custom object'}), which can do anything — so it was not loaded. Usually it "
-                    "is a whole model saved with torch.save(model) instead of its state_dict, which also breaks "
-                    "as soon as the class or its file moves."),
-            module=None, location=str(path),
-            evidence={"refused": what, "reason": str(e).splitlines()[0][:300]},
-            fix=("Save the weights, not the object: torch.save(model.state_dict(), path), and load with "
-                 "model.load_state_dict(torch.load(path, weights_only=True)). For a file you trust and made "
-                 "yourself, load it once with weights_only=False and save its state_dict()."))
+        return None, state_dict_mismatch.refused(what, str(e).splitlines()[0][:300], str(path))
     except OSError as e:
         raise UserCodeError(f"{path}: cannot read the checkpoint ({e})", str(path)) from e
     except Exception as e:      # noqa: BLE001 - weights_only runs no code: whatever failed, the file is not one
@@ -80,10 +69,7 @@ def compare(model_state: Mapping[str, torch.Tensor], obj: Any, path: Path) -> tu
             "tensors": len(state) if state is not None else 0}
     if state is None:
         kinds = type(obj).__name__ if not isinstance(obj, Mapping) else f"a dict of {', '.join(others[:8])}"
-        return [Finding(code=CODE, severity="error", title="No state_dict in the checkpoint",
-                        detail=f"The checkpoint holds {kinds}, and no mapping of names to tensors.",
-                        module=None, location=str(path), evidence={"holds": others[:LISTED]},
-                        fix="Save model.state_dict() (alone, or under a key such as 'model').")], held
+        return [state_dict_mismatch.no_state_dict(kinds, others, str(path))], held
     prefix = _wrapper_prefix(state, model_state)
     if prefix:
         state = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state.items()}
@@ -97,47 +83,7 @@ def compare(model_state: Mapping[str, torch.Tensor], obj: Any, path: Path) -> tu
               and tuple(v.shape) == tuple(model_state[k].shape)]
     if not (prefix or missing or unexpected or shapes or dtypes):
         return [], held
-    load = f"checkpoint[{key!r}]" if key else "checkpoint"
-    steps, parts = [], []
-    if key:
-        steps.append(f"the weights are under {key!r}: model.load_state_dict({load})")
-    if prefix:
-        parts.append(f"every key starts with {prefix!r}")
-        steps.append(f"drop the prefix: state = {{k.removeprefix({prefix!r}): v for k, v in {load}.items()}} "
-                     f"(or save model.module.state_dict() when the model is wrapped)")
-    if missing:
-        parts.append(f"{len(missing)} key(s) of the model are missing")
-    if unexpected:
-        parts.append(f"{len(unexpected)} key(s) are not in the model")
-    if shapes:
-        parts.append(f"{len(shapes)} shape mismatch(es)")
-        steps.append("build the model with the configuration the checkpoint was trained with (sizes, vocabulary, "
-                     "number of classes), or drop those keys and load with strict=False to fine-tune")
-    if dtypes:
-        parts.append(f"{len(dtypes)} dtype difference(s)")
-    if (missing or unexpected) and not shapes:
-        steps.append("check the model's version against the checkpoint's; strict=False loads the rest, but the "
-                     "missing ones stay at their random initial values")
-    fatal = bool(missing or unexpected or shapes)
-    title = ("The checkpoint does not load into this model: " if fatal or prefix else
-             "The checkpoint loads, with dtype differences: ") + "; ".join(parts)
-    return [Finding(
-        code=CODE, severity="error" if fatal or prefix else "warning", title=title,
-        detail=("model.load_state_dict() would fail (strict) or leave weights untrained (strict=False). "
-                if fatal or prefix else
-                "load_state_dict copies each tensor into the model's own dtype, so it loads: a value saved in "
-                "a wider type is rounded, one saved in a narrower type keeps the precision it lost. ")
-        + (f"The model's weights were found under {key!r}; the file also holds "
-           f"{', '.join(others[:8]) or 'nothing else'}." if key else ""),
-        module=None, location=str(path),
-        evidence={"missing": missing[:LISTED], "unexpected": unexpected[:LISTED], "shape": shapes[:LISTED],
-                  "dtype": dtypes[:LISTED], "prefix": prefix, "found_under": key or None,
-                  "other_keys": others[:LISTED], "counts": {"missing": len(missing), "unexpected": len(unexpected),
-                                                            "shape": len(shapes), "dtype": len(dtypes)}},
-        fix=("; ".join(steps) if steps else
-             "Nothing to do if the model's dtype is the one you train in; to run in the checkpoint's dtype, cast "
-             "the model after loading (e.g. model.half()).")
-    )], held
+    return [state_dict_mismatch.mismatch(str(path), key, others, prefix, missing, unexpected, shapes, dtypes)], held
 
 
 def _wrapper_prefix(state: Mapping[str, Any], model_state: Mapping[str, Any]) -> str | None:

@@ -24,32 +24,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .checks.thresholds import COMPILE_MAX_BREAK_FINDINGS, COMPILE_MIN_TIME_S, COMPILE_REASON_CHARS
+from .detectors import compile_graph_breaks
+from .detectors.compile_graph_breaks import CODE  # noqa: F401 - the code this module reports
+from .detectors.compile_graph_breaks import unavailable as _unavailable
+from .detectors.thresholds import COMPILE_MAX_BREAK_FINDINGS, COMPILE_MIN_TIME_S, COMPILE_REASON_CHARS
 from .errors import _is_library, _same
 from .findings import Finding, location
 
-CODE = "compile-graph-breaks"
-
-# (pattern in the reason, the fix): first match wins
-_FIXES = (
-    (re.compile(r"item\(\)|capture_scalar_outputs|tolist", re.I),
-     "Keep the value a tensor (torch.where instead of an `if` on .item(), for instance), or move the "
-     ".item()/logging out of forward into the training loop."),
-    (re.compile(r"\bprint\b|logging|logger|warn", re.I),
-     "Move the print/logging out of forward (log from the training loop), or guard it with "
-     "`if not torch.compiler.is_compiling():`."),
-    (re.compile(r"dynamic shape|output shape depends|nonzero|capture_dynamic_output_shape_ops", re.I),
-     "Use a fixed-shape alternative (masking with torch.where instead of nonzero/boolean indexing), or "
-     "set torch._dynamo.config.capture_dynamic_output_shape_ops = True."),
-    (re.compile(r"data.dependent|jump|branch|generic_jump|control flow", re.I),
-     "Replace the Python `if` on a tensor value with torch.where (or torch.cond), so the branch stays in "
-     "the graph."),
-    (re.compile(r"numpy|skip|non.traceable|not supported|unsupported|builtin|c extension", re.I),
-     "Do this with torch operations instead of a library/Python call dynamo cannot trace, or move the call "
-     "out of forward (torch.compiler.disable on a helper keeps the break but makes it explicit)."),
-)
-_DEFAULT_FIX = ("Rewrite this line with traceable torch operations or move it out of forward; the reason's "
-                "hint says what dynamo could not trace.")
 _FRAME_SKIPPED = re.compile(r"frame skipped: (?P<name>\S+) \((?P<file>.+) line (?P<line>\d+)\)")
 
 
@@ -136,20 +117,9 @@ def _break_findings(explained: Any, user_file: str | None) -> list[Finding]:
         key = (*_user_line(getattr(br, "user_stack", None) or [], user_file), _reason(br.reason))
         groups[key] = groups.get(key, 0) + 1
     ordered = list(groups.items())
-    findings = []
-    for (file, line, (reason, explanation)), count in ordered[:COMPILE_MAX_BREAK_FINDINGS]:
-        times = f" ({count} times)" if count > 1 else ""
-        findings.append(Finding(
-            code=CODE, severity="info", title=f"torch.compile graph break: {reason}",
-            detail=(f"torch._dynamo.explain found a graph break here{times}: "
-                    f"{explanation or reason}. Each break splits the compiled graph in two and returns to "
-                    f"Python, so torch.compile optimises less (and recompiles more) than it could."),
-            location=location(file, line),
-            evidence={"reason": reason, "count": count, "graph_count": explained.graph_count,
-                      "graph_break_count": explained.graph_break_count,
-                      "break_locations": len(ordered)},
-            fix=_fix(reason + " " + explanation)))
-    return findings
+    return [compile_graph_breaks.graph_break(reason, explanation, count, location(file, line), explained.graph_count,
+                                             explained.graph_break_count, len(ordered))
+            for (file, line, (reason, explanation)), count in ordered[:COMPILE_MAX_BREAK_FINDINGS]]
 
 
 def _skipped_frame(skipped: Counter, user_file: str | None) -> Finding:
@@ -161,23 +131,8 @@ def _skipped_frame(skipped: Counter, user_file: str | None) -> Finding:
     file, line = (where["file"], int(where["line"])) if where else (None, None)
     if file and user_file and not _same(file, _resolved(user_file)):
         file, line = None, None
-    return Finding(
-        code=CODE, severity="info", title=f"torch.compile cannot capture forward: {reason}",
-        detail=(f"torch._dynamo.explain captured no graph at all: {explanation or reason}. A graph break "
-                f"inside a for/while loop makes torch.compile skip the whole frame and run it eagerly."),
-        location=location(file, line),
-        evidence={"reason": reason, "count": sum(skipped.values()), "graph_count": 0,
-                  "frame_skipped": bool(where)},
-        fix=_fix(text) + " A break inside a loop skips the whole forward: fixing it matters more than usual.")
-
-
-def _unavailable(why: str) -> Finding:
-    return Finding(
-        code=CODE, severity="info", title="the torch.compile check could not run",
-        detail=(f"--compile-check runs torch._dynamo.explain on a copy of the model; here it failed "
-                f"({why}), so graph breaks were not looked for. The rest of the check is unaffected."),
-        evidence={"ran": False, "error": why},
-        fix="Nothing to fix in the model for this; try torch.compile(model) directly to see the full error.")
+    return compile_graph_breaks.frame_skipped(reason, explanation, text, sum(skipped.values()), location(file, line),
+                                              bool(where))
 
 
 def _reason(text: str) -> tuple[str, str]:
@@ -187,10 +142,6 @@ def _reason(text: str) -> tuple[str, str]:
     explanation = next((ln.removeprefix("Explanation:").strip() for ln in lines[1:]
                         if ln.startswith("Explanation:")), "")
     return first[:COMPILE_REASON_CHARS], explanation[:COMPILE_REASON_CHARS].rstrip(".")
-
-
-def _fix(text: str) -> str:
-    return next((fix for pattern, fix in _FIXES if pattern.search(text)), _DEFAULT_FIX)
 
 
 def _resolved(path: str) -> str:

@@ -1,7 +1,7 @@
 """torch.distributed, seen from a Probe: which rank this is, and one run name agreed by every rank.
 
 Each rank writes its own run log under the same run: rank 0 at <run>/run.db (so every single-run tool
-reads it as the run), rank r at <run>/rank<r>/run.db (runlog.rank_runs lists them). The name is agreed
+reads it as the run), rank r at <run>/rank<r>/run.db (runs.rank_runs lists them). The name is agreed
 through the process group's key-value store, not a collective: a Probe built on some ranks only must
 not hang the job, and a rank that waits for a name too long goes on under a name of its own.
 """

@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import UserCodeError
+from .findings import location
 from .tree import describe_module, is_initialised, named_modules
 
 HOOK_NAMES = ("build_model", "make_batch", "make_loader", "loss_fn", "make_optimizer", "train_step", "eval_step")
@@ -300,3 +301,11 @@ class UserHooks:
     def from_module(cls, module: types.ModuleType) -> "UserHooks":
         return cls(**{name: getattr(module, name) for name in HOOK_NAMES[1:]
                       if callable(getattr(module, name, None))})
+
+
+def def_location(fn, fallback=None) -> str:
+    """'file:line' of the `def` of a user function (a hook, forward), for messages about what it returned."""
+    code = getattr(inspect.unwrap(fn), "__code__", None) if callable(fn) else None
+    if code is None:
+        return str(fallback) if fallback is not None else getattr(fn, "__name__", repr(fn))
+    return location(code.co_filename, code.co_firstlineno)

@@ -12,14 +12,9 @@ in one statistic or detector disables that one, warns once, and the rest keeps r
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
-import socket
-import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -27,15 +22,18 @@ import torch
 from torch import nn
 
 from . import _loss_capture
-from .checks import RunData, WatchContext, check_run, check_tree
-from .distributed import agree_run_name, rank_info
-from .findings import Finding, explained_elsewhere
+from ._loop_inputs import LoopInputs, _to_float
+from ._recording import CORE, RunRecording, _fingerprint, _tensors
+from .detectors import WatchContext
+from .distributed import rank_info
+from .findings import Finding
 from .guard import Guard, ProbeWarning, flush_removals
-from .loader import WrappedLoader, loader_settings
-from .quantities import Activations, GradNorm, Memory, ParamChecksum, Quantity, StepContext, UpdateSize
-from .runlog import DB_NAME, Heartbeat, RunReader, RunWriter
-from .schedules import as_schedule, describe, first
-from .tree import class_location, named_modules, snapshot, structure_key
+from .loader import WrappedLoader
+from .quantities import Activations, GradNorm, Memory, ParamChecksum, Quantity, UpdateSize
+from .runlog import DB_NAME, RunWriter
+from .runs import Heartbeat
+from .schedules import as_schedule, first
+from .tree import structure_key
 from .watchers import WATCHERS
 from .watchers._base import stepping_optimizer
 
@@ -54,12 +52,11 @@ DEFAULTS = {
 }
 
 
-CORE = "recording"       # the guard's name for the run log and the step itself: its failure stops recording
 
 __all__ = ["DEFAULTS", "Probe", "ProbeWarning"]
 
 
-class Probe:
+class Probe(RunRecording, LoopInputs):
     """Records what training does to a model. See the module docstring for the usual loop."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | Sequence | None = None,
@@ -168,35 +165,7 @@ class Probe:
             self._guarded(self._end_step)       # an unfinished multi-optimizer step
         self._recording = False
         self._detach()
-        if self._writer is not None and self.error is None:
-            # before the run checks: they read it (backward without a single optimizer step is a bug, if the
-            # weights did not change either)
-            now = self.guard.call("weights changed", _fingerprint, self.model)
-            changed = None if now is None or self._fingerprint is None else now != self._fingerprint
-            # per optimizer: did any weight it holds change (the others may step while one never does)
-            moved = None
-            if changed is not None and len(now) == len(self._fingerprint):
-                index = {id(p): i for i, p in enumerate(_fingerprinted(self.model))}
-                moved = [any(now[index[id(p)]] != self._fingerprint[index[id(p)]]
-                             for g in o.param_groups for p in g["params"] if id(p) in index)
-                         for o in self.optimizers]
-            self._guarded(lambda: self._writer.set_meta(backward_calls=self._backward_calls,
-                                                        weights_changed=changed, optimizer_steps=self._opt_steps,
-                                                        optimizer_weights_changed=moved))
-            self.guard.call("run checks", self._check_run)
-        if self._writer is not None:
-            try:
-                failed = {k: v for k, v in self.guard.failed.items() if k != CORE}
-                self._writer.set_meta(status="failed" if error else "finished", ended=time.time(),
-                                      steps=self.step_count, error=error or self.error,
-                                      not_recorded=failed, not_watched=list(self.guard.notes.values()))
-            except Exception:
-                pass
-            self._writer.close()
-            self._writer = None
-        if self._heartbeat is not None:
-            self._heartbeat.stop()
-            self._heartbeat = None
+        self._finish_log(error)
 
     @property
     def run_log(self) -> Path | None:
@@ -207,36 +176,6 @@ class Probe:
         return f"Probe({type(self.model).__name__}, {state}, steps={self.step_count}, run={self.run_path})"
 
     # -- attach / detach --------------------------------------------------------------------------
-    def _open_run(self, run_dir: Path, run_name: str | None, meta: dict) -> None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        named = _unwrapped(self.model)
-        # the class name becomes a folder name: anything but letters, digits, . and - made safe (a name with
-        # a "/" would nest folders, one with ".." could leave the run directory)
-        name = run_name or f"{stamp}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', type(named).__name__).strip('.') or 'model'}"
-        path = run_dir / name
-        n = 1
-        rank = self.rank["rank"] if self.rank else 0
-        while (path / DB_NAME).exists() and run_name is None and rank == 0:     # two runs in the same second
-            n += 1
-            path = run_dir / f"{name}-{n}"
-        if self.rank is not None:
-            # one run, one log per rank: rank 0 names the run, the others write into it
-            agreed = agree_run_name(rank, path.name)
-            if rank:
-                path = run_dir / agreed / f"rank{rank}" if agreed else run_dir / f"{name}-rank{rank}"
-            params = [t for t in _tensors(self.model) if isinstance(t, nn.Parameter)]
-            meta = {**self.rank, "param_numel": sum(t.numel() for t in params), **meta}
-        self._writer = RunWriter(path / DB_NAME)
-        self.run_path = path
-        self._heartbeat = Heartbeat(path)        # readers tell a live run from a killed one by it
-        device = next((str(t.device) for t in _tensors(self.model)), "cpu")
-        self._writer.set_meta(
-            model=type(named).__name__, model_location=class_location(type(named)),
-            device=device, status="running", started=time.time(), pid=os.getpid(), host=socket.gethostname(),
-            torch=torch.__version__, python=sys.version.split()[0], argv=sys.argv[:8], cpus=_cpu_count(),
-            cadences={k: describe(s) for k, s in self._schedules.items()},
-            optimizers=[_optimizer_info(o) for o in self.optimizers], loss_flags=True, **meta)
-
     def _attach(self) -> None:
         self._recording = True
         self._refresh_tree(step=None)
@@ -366,108 +305,9 @@ class Probe:
         self._step_t0 = time.perf_counter()
         self._start_step()
 
-    def _read_loss(self) -> float | None:
-        if "loss" in self._logged:
-            return _to_float(self._logged["loss"])
-        if not self._losses:
-            return None
-        values = [_to_float(t) for t in self._losses]
-        return sum(values) / len(values)         # gradient accumulation: the mean of the micro-batches
-
-    # -- the registration tree --------------------------------------------------------------------
-    def _refresh_tree(self, step: int | None) -> None:
-        """Re-take the tree; store it (and run the tree checks) only when it changed."""
-        self._tree_dirty = False
-        self._structure = structure_key(self.model, self.optimizers)
-        tree = snapshot(self.model, self.optimizers)
-        modules = [(path, mod) for path, mod in named_modules(self.model)]
-        self._module_ids = {id(m) for _, m in modules}
-        self._module_names = {id(m): path for path, m in modules}
-        names, params, seen = [], [], set()
-        for path, mod in modules:
-            if "_parameters" not in vars(mod):
-                continue
-            for pname, p in mod._parameters.items():
-                if p is not None and id(p) not in seen:
-                    seen.add(id(p))
-                    names.append(f"{path}.{pname}" if path else pname)
-                    params.append(p)
-        index = {id(p): i for i, p in enumerate(params)}
-        self._opt_index = [[index[id(p)] for g in opt.param_groups for p in g["params"] if id(p) in index]
-                           for opt in self.optimizers]
-        ctx = StepContext(step=self.step_count, names=names, params=params, modules=modules,
-                          manual=not self.optimizers)
-        if hasattr(self, "_ctx"):
-            ctx.covered = self._ctx.covered
-        self._ctx = ctx
-        text = json.dumps(tree, sort_keys=True)
-        if text == self._last_tree_json:
-            return
-        self._last_tree_json = text
-        self._writer.write_tree(-1 if step is None else step, tree)
-        self.guard.call("tree checks", lambda: self._add_findings(check_tree(tree), step))
-
-    def _add_findings(self, findings: Iterable[Finding], step: int | None) -> None:
-        new = [f for f in findings if f.key not in self._seen_findings]
-        for f in new:
-            self._seen_findings.add(f.key)
-            self.findings.append(f)
-        if new:
-            self._writer.write_findings(step, [f.to_dict() for f in new])
-
-    def _emit_live(self, finding: Finding) -> None:
-        """A watcher's finding, unless one already reported explains it (one bug, one finding)."""
-        if not explained_elsewhere(finding.to_dict(), [f.to_dict() for f in self.findings]):
-            self._add_findings([finding], self.step_count)
-
-    def _check_run(self) -> None:
-        """The run checks over everything recorded, once, when the run ends."""
-        with RunReader(self.run_path) as reader:
-            found = check_run(RunData.from_reader(reader))
-        known = [f.to_dict() for f in self.findings]
-        self._add_findings([f for f in found if not explained_elsewhere(f.to_dict(), known)], None)
-
-    def add_findings(self, findings: Iterable[Finding]) -> None:
-        """Record findings made outside the Probe (the check worker's own diagnoses)."""
-        if self._writer is not None:
-            self._guarded(self._add_findings, list(findings), self.step_count)
-
     def _on_register(self, module, name, value):
         if self._recording and id(module) in self._module_ids:
             self._tree_dirty = True
-
-    # -- data and loss ----------------------------------------------------------------------------
-    def _on_data_wait(self, seconds: float) -> None:
-        self._data_wait += seconds
-        if self.step_count == 0 and not self._waited_before_first_step:
-            # the first step starts when the loop first asks for data, not when the Probe was built
-            self._waited_before_first_step = True
-            self._step_t0 = time.perf_counter() - seconds
-
-    def _on_loader(self, loader) -> None:
-        if self._writer is not None and self._recording:
-            self._guarded(lambda: self._writer.set_meta(loader=loader_settings(loader)))
-
-    def _forward_hook(self):
-        # a closure, not a bound method: copy.deepcopy(model) (an EMA copy) copies a bound method's
-        # Probe too, sqlite connection and all; a plain function is copied by reference
-        def hook(module, args):
-            self._forward_ran = True
-        return hook
-
-    def _on_backward(self, loss: torch.Tensor) -> None:
-        if not self._recording:
-            return
-        if (self._forward_ran or _loss_capture.listeners() == 1) and loss.requires_grad:
-            self._backward_calls += 1
-            if len(self._losses) < 1024:
-                self._losses.append(loss.detach())
-        if self._forward_ran or _loss_capture.listeners() == 1:
-            for w in self.watchers:
-                w.backward(loss)
-            # the walk of this loss's graph is for this backward only: holding its nodes any longer would keep
-            # their metadata (kept-graph markers) alive
-            self._shared.pop("walk", None)
 
     # -- never crash the training job -------------------------------------------------------------
     def _guarded(self, fn, *args):
@@ -495,54 +335,3 @@ def _as_optimizers(optimizer) -> list[torch.optim.Optimizer]:
     if len({id(o) for o in opts}) != len(opts):
         raise ValueError("Probe(optimizer=...): the same optimizer is listed twice")
     return opts
-
-
-def _fingerprinted(model: nn.Module) -> list[torch.Tensor]:
-    return [p for p in model.parameters() if p.is_floating_point() or p.is_complex()]
-
-
-def _fingerprint(model: nn.Module) -> list[float]:
-    """The norm of every parameter: whether training changed any weight at all (read at attach and close)."""
-    from .quantities.base import fused_norms
-    return fused_norms([p.detach() for p in _fingerprinted(model)])
-
-
-def _optimizer_info(opt: torch.optim.Optimizer) -> dict[str, Any]:
-    groups = []
-    for g in opt.param_groups:
-        groups.append({k: v for k, v in g.items()
-                       if k != "params" and isinstance(v, (int, float, str, bool, type(None)))})
-    return {"class": type(opt).__name__, "param_groups": groups}
-
-
-def _cpu_count() -> int | None:
-    """CPUs this process may use (its affinity mask, not the machine's count): bounds useful num_workers."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count()
-
-
-def _unwrapped(model: nn.Module) -> nn.Module:
-    """The user's model inside a (Distributed)DataParallel wrapper: what the run is named after."""
-    if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-        return model.module
-    return model
-
-
-def _tensors(model: nn.Module):
-    for _, mod in named_modules(model):
-        if "_parameters" in vars(mod):
-            yield from (t for t in mod._parameters.values() if t is not None)
-            yield from (t for t in mod._buffers.values() if t is not None)
-
-
-def _to_float(value: Any) -> float:
-    if isinstance(value, torch.Tensor):
-        value = value.detach()
-        value = value.float().mean() if value.numel() != 1 else value
-        return float(value.item())
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan

@@ -5,9 +5,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .checks import RunData, check_run
-from .findings import explained_elsewhere
-from .runlog import DB_NAME, RunLogError, RunReader, list_runs, run_status
+from .detectors import RunData, check_run, explained_elsewhere
+from .runlog import DB_NAME, RunLogError, RunReader
+from .runs import list_runs, run_status
 
 
 def merge_findings(*groups: list[dict]) -> list[dict]:

@@ -21,6 +21,16 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: one test process per core this process may use, at most 4 (each may start workers, servers and
+    browsers of its own)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:          # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
 def pytest_addoption(parser):
     parser.addoption("--overwrite", action="store_true",
                      help="rewrite the golden files under tests/test_output/ from the current output")

@@ -50,7 +50,7 @@ def app(monkeypatch, run_root: Path, model: str, **params) -> AppTest:
 
 
 def plain(markdown: str) -> str:
-    """What the user reads: the markdown escapes app.state.md adds, removed."""
+    """What the user reads: the markdown escapes app.ui.md adds, removed."""
     return re.sub(r"\\(.)", r"\1", markdown)
 
 
@@ -210,7 +210,8 @@ def test_run_link_opens_that_run(runs, monkeypatch):
 def test_a_live_run_shows_live_and_a_silent_one_stopped(tmp_path, monkeypatch):
     """A run being written shows its step count, speed and the follow toggle; once its writer has been
     silent past the heartbeat limit (killed), the same run shows as stopped with every step kept."""
-    from probes.runlog import STOPPED_AFTER_S, RunWriter
+    from probes.runlog import RunWriter
+    from probes.runs import STOPPED_AFTER_S
     run = tmp_path / "live"
     writer = RunWriter(run / "run.db")
     writer.set_meta(model="LiveNet", device="cpu", status="running", started=time.time())
@@ -399,7 +400,8 @@ while at.session_state["job"] is not None and time.monotonic() < deadline:
     at.run()
 at.run()
 print(at.session_state["run_path"] is not None, "torch" in sys.modules,
-      any("unregistered_module" in name for name in sys.modules))
+      any(name.startswith("forgescope_user_") or str(getattr(m, "__file__", "")).endswith({Path(CLEAN).name!r})
+          for name, m in list(sys.modules.items())))
 """
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.stdout.split() == ["True", "False", "False"], proc.stdout + proc.stderr[-2000:]
@@ -602,6 +604,6 @@ def test_forgescope_ui_without_a_model_opens_on_the_newest_run_and_runs_nothing(
     at = AppTest.from_file(MAIN, default_timeout=60).run()
     assert not at.exception and at.session_state["job"] is None
     assert not at.sidebar.error and any("Type the path" in i.value for i in at.sidebar.info)
-    from probes.runlog import list_runs
+    from probes.runs import list_runs
     newest = list_runs(root)[-1]
     assert at.session_state["run_path"] is None and newest.name in text_of(at)     # the newest run on screen

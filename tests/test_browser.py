@@ -207,7 +207,7 @@ def test_a_2000_module_tree_is_usable(server, open_page, tmp_path):
     no_exception(page)
     body = page.inner_text("body")
     assert "2,002" in body and "extras" in body        # module count; the unregistered list named
-    from app.data import tensor_table
+    from app.tables import tensor_table
     total = len(tensor_table(tree))
     page.get_by_text(f"of {total:,} tensors").first.wait_for(timeout=10_000)
     box = page.get_by_label("Filter tensors")

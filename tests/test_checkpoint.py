@@ -1,6 +1,7 @@
 """`python -m probes checkpoint MODEL_FILE CHECKPOINT`: real checkpoints written with torch.save, compared
 with the model a worker builds from the file; pickled code is refused and never runs."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -131,6 +132,9 @@ def test_the_checkpoint_page_checks_a_path_in_the_worker(state, tmp_path, monkey
     marker = tmp_path / "ran.txt"
     torch.save({"model": sd, "extra": Payload(str(marker))}, work / "evil.pth")
     torch.save({"epoch": 3, "model": sd, "optimizer": {"state": {}, "param_groups": []}}, work / "train.ckpt")
+    # saved milliseconds apart, the three can share a file-system timestamp: set their ages apart
+    for age, name in enumerate(("train.ckpt", "evil.pth", "ddp.pt")):
+        os.utime(work / name, (time.time() - 60 * age, time.time() - 60 * age))
     runs = tmp_path / "runs"
     (runs / "earlier").mkdir(parents=True)       # a run folder to show: no automatic check of the model starts
     monkeypatch.setenv("FORGESCOPE_RUN_DIR", str(runs))

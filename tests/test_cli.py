@@ -242,7 +242,7 @@ def test_a_worker_killed_from_outside_says_so_and_keeps_its_steps(tmp_path):
     and says what most likely happened, and the steps recorded before the kill are kept in the run log."""
     import signal
 
-    from probes.cli import CheckJob
+    from probes.jobs import CheckJob
     job = CheckJob(str(REPO / "sample_models" / "mlp.py"), steps=100_000, run_dir=str(tmp_path / "runs"),
                    timeout=300).start()
     try:
@@ -339,7 +339,7 @@ def test_missing_super_init_is_a_finding(name, cls, tmp_path):
 def test_super_init_failure_names_the_model_or_the_attribute_being_built():
     from torch import nn
 
-    from probes.worker import _construction_super_init
+    from probes.construction import super_init_failure as _construction_super_init
 
     class Early(nn.Module):
         def __init__(self):
@@ -371,7 +371,7 @@ def test_construction_sites_name_the_users_line_and_restore_the_class():
     from torch.utils.data import DataLoader
 
     from probes.findings import location
-    from probes.worker import _construction_sites
+    from probes.construction import construction_sites as _construction_sites
 
     def make_optimizer(params):
         return torch.optim.AdamW(params, lr=1e-3)        # a subclass: its __init__ calls Optimizer's
@@ -591,7 +591,7 @@ def test_bad_arguments(args, says):
     (["checkpoint", "m.py", "c.pt", "--timeout", "-1"], "--timeout: must be more than 0 seconds, got -1"),
     (["report"], "the following arguments are required: RUN_DIR"),
     (["frobnicate"], "invalid choice: 'frobnicate' (choose from "),
-    ([], "the following arguments are required: {check,report,checkpoint}"),
+    ([], "the following arguments are required: {check,report,checkpoint,codes}"),
 ])
 def test_bad_arguments_of_every_command(args, says):
     run = in_process(*args)

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from app.data import (default_module_depth, excerpt_text, module_table, source_excerpt, split_location,
-                      tree_counts)
+from app.source import excerpt_text, source_excerpt, split_location
+from app.tables import default_module_depth, module_table, tree_counts
 from probes.tree import snapshot
 
 NBSP = "\u00a0"

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probes.checks import RunData, check_run
+from probes.detectors import RunData, check_run
 from probes.report import report_run
-from probes.runlog import RunReader, RunWriter, rank_runs
+from probes.runlog import RunReader, RunWriter
+from probes.runs import rank_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app import figures, htmlreport
-from app.data import (RunView, data_loading_summary, data_wait_share, downsample, growth_slope, load_run,
-                      memory_summary, nonfinite_steps, per_layer_norm, rank_table, statistics_frame,
-                      steps_per_second, straggler, tensor_table, to_parquet_bytes, tree_counts, update_summary)
+from app import figures, htmlreport, tree_figure
+from app.data import RunView, load_run, statistics_frame, to_parquet_bytes
+from app.summaries import (data_loading_summary, data_wait_share, downsample, growth, memory_summary,
+                           nonfinite_steps, per_layer_norm, rank_table, steps_per_second, straggler,
+                           update_summary)
+from app.tables import tensor_table, tree_counts
 from probes.runlog import RunWriter
 
 
@@ -37,15 +39,23 @@ def test_downsample_bins_steps_and_keeps_spikes_with_max():
     assert downsample(f.iloc[:50], 100).equals(f.iloc[:50])   # short runs untouched
 
 
-def test_growth_slope_is_bytes_per_step():
-    s = pd.Series([100.0 + 7 * i for i in range(20)], index=range(20))
-    assert growth_slope(s) == pytest.approx(7.0)
-    assert growth_slope(s.iloc[:2]) is None
+def test_growth_is_bytes_per_step_after_step_0_and_one_jump_does_not_make_it():
+    values = [100.0 + 7 * i for i in range(20)]
+    values[0] = 1e9                                  # step 0 allocates once: left out
+    values[10] += 5e6                                # one cache filled mid-run: the median slope ignores it
+    trend = growth(frame({"mem.rss_bytes": values}), "mem.rss_bytes")
+    assert trend.slope == pytest.approx(7.0) and (trend.steps[0], trend.steps[-1]) == (1, 19)
+    assert growth(frame({"mem.rss_bytes": [1.0, 2.0, 3.0]}), "mem.rss_bytes") is None      # too few steps
+    assert growth(frame({"loss": [1.0] * 9}), "mem.rss_bytes") is None
 
 
-def test_data_wait_share_skips_the_first_step():
-    scalars = frame({"data_wait_s": [5.0, 0.3, 0.3], "step_time_s": [6.0, 1.0, 1.0]})
-    assert data_wait_share(scalars) == pytest.approx(0.3)
+def test_data_wait_share_leaves_out_start_up_and_reads_the_median_against_the_compute():
+    scalars = frame({"data_wait_s": [5.0, 0.3, 0.3, 0.3, 9.0], "step_time_s": [6.0, 1.0, 1.0, 1.0, 10.0]})
+    assert data_wait_share(scalars) == pytest.approx(0.3)            # one slow step moves no median
+    # with two workers, the first two batches carry the workers' start-up
+    scalars = frame({"data_wait_s": [5.0, 4.0, 0.1], "step_time_s": [6.0, 5.0, 1.0]})
+    assert data_wait_share(scalars, 2) == pytest.approx(0.1)
+    assert data_wait_share(scalars, 0) > 0.1
 
 
 def test_page_summaries():
@@ -54,10 +64,12 @@ def test_page_summaries():
                      "mem.cuda_peak_bytes": [15.0, 90.0, 35.0, 45.0], "mem.rss_bytes": [1e9] * 4})
     numbers = data_loading_summary(scalars)
     assert numbers["median_wait_s"] == pytest.approx(0.2) and numbers["median_step_s"] == pytest.approx(2.0)
-    assert numbers["share"] == pytest.approx(0.1)
+    # the median wait (0.2 s) against the lower quartile of the compute (0.9, 2.7, 1.8 s -> 1.35 s)
+    assert numbers["share"] == pytest.approx(0.2 / (0.2 + 1.35))
     mem = memory_summary(scalars)
     assert mem["column"] == "mem.cuda_allocated_bytes"         # the accelerator leads over the process RSS
     assert (mem["now"], mem["peak"]) == (40.0, 90.0) and mem["slope"] == pytest.approx(10.0)   # bytes/step
+    assert mem["window"] == (1, 3)
     assert memory_summary(frame({"loss": [1.0]})) is None
     ratio = frame({"a.weight": [1e-3, 3e-3, np.nan], "b.weight": [0.1, 0.2, 0.3]})
     norm = frame({"a.weight": [0.0, 1.0, 0.0], "b.weight": [1.0, 1.0, 1.0]})
@@ -170,7 +182,7 @@ TREE = {
 
 
 def test_tree_frame_sizes_parents_at_least_their_children():
-    f = figures.tree_frame(TREE).set_index("id")
+    f = tree_figure.tree_frame(TREE).set_index("id")
     assert f.loc["(model)", "params"] == 48                  # registered parameters only
     assert f.loc["enc", "params"] == 32 and f.loc["enc", "parent"] == "(model)"
     for node, row in f.iterrows():
@@ -180,9 +192,9 @@ def test_tree_frame_sizes_parents_at_least_their_children():
 
 
 def test_tree_colouring_by_optimizer_flags_what_the_optimizer_misses():
-    f = figures.tree_frame(TREE, "in optimizer").set_index("id")
+    f = tree_figure.tree_frame(TREE, "in optimizer").set_index("id")
     assert f.loc["head", "key"] == "NOT in optimizer" and f.loc["enc.0", "key"] == "in optimizer"
-    fig = figures.tree_figure(TREE, "in optimizer")
+    fig = tree_figure.tree_figure(TREE, "in optimizer")
     colours = dict(zip(fig.data[0].ids, fig.data[0].marker.colors))
     assert colours["head"] == figures.RED and colours["(model)/extra (unregistered)"] == figures.RED
 
@@ -190,7 +202,7 @@ def test_tree_colouring_by_optimizer_flags_what_the_optimizer_misses():
 def test_tree_figure_escapes_names_from_user_code():
     tree = json.loads(json.dumps(TREE))
     tree["modules"][0]["class"] = tree["modules"][0]["label"] = "<script>alert(1)</script>"
-    fig = figures.tree_figure(tree)
+    fig = tree_figure.tree_figure(tree)
     text = json.dumps(list(fig.data[0].labels) + list(fig.data[0].hovertext))
     assert "<script>" not in text and "&lt;script&gt;" in text
 
@@ -212,16 +224,16 @@ def wide_tree(blocks: int) -> dict:
 
 def test_a_large_tree_sends_only_the_levels_on_screen_and_focus_reaches_deeper():
     big = wide_tree(700)                                     # 2,102 modules
-    assert figures.default_tree_depth(big) == 2              # 700 blocks at level 3: too many to draw at once
-    assert figures.default_tree_depth(wide_tree(100)) == 4   # a small model: everything
-    ids = list(figures.tree_figure(big, max_depth=3).data[0].ids)
+    assert tree_figure.default_tree_depth(big) == 2              # 700 blocks at level 3: too many to draw at once
+    assert tree_figure.default_tree_depth(wide_tree(100)) == 4   # a small model: everything
+    ids = list(tree_figure.tree_figure(big, max_depth=3).data[0].ids)
     assert len(ids) == 702 and "blocks.5" in ids and "blocks.5.fc" not in ids
-    focused = figures.tree_figure(big, max_depth=3, root="blocks.5").data[0]
+    focused = tree_figure.tree_figure(big, max_depth=3, root="blocks.5").data[0]
     assert sorted(focused.ids) == ["blocks.5", "blocks.5.act", "blocks.5.fc"]
     assert list(focused.parents)[list(focused.ids).index("blocks.5")] == ""    # the focused module is the top
-    assert figures.tree_figure(big, root="no.such.module").data[0].ids[0] == "(model)"
-    assert "blocks.5" in figures.focus_choices(big) and "blocks.5.fc" not in figures.focus_choices(big)
-    small = figures.tree_figure(wide_tree(10), max_depth=2).data[0]
+    assert tree_figure.tree_figure(big, root="no.such.module").data[0].ids[0] == "(model)"
+    assert "blocks.5" in tree_figure.focus_choices(big) and "blocks.5.fc" not in tree_figure.focus_choices(big)
+    small = tree_figure.tree_figure(wide_tree(10), max_depth=2).data[0]
     assert len(small.ids) == 32 and small.maxdepth == 2      # small: all sent, plotly hides the deep levels
 
 
@@ -284,7 +296,7 @@ def test_html_report_is_one_file_with_every_user_string_escaped(recorded_run):
 def test_empty_inputs_give_a_message_not_an_error():
     empty = pd.DataFrame(index=pd.Index([], name="step"))
     for fig in (figures.grad_heatmap(empty), figures.memory_figure(empty), figures.data_loading_figure(empty),
-                figures.loss_figure(empty), figures.tree_figure(None)):
+                figures.loss_figure(empty), tree_figure.tree_figure(None)):
         assert fig.layout.annotations and fig.layout.annotations[0].text
 
 

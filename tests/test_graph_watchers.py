@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from probes import Probe, RunReader
 from probes.report import report_run
-from probes.watchers.loss_graph import cross_entropy_classes, reaches
+from probes.watchers.gradient_chain_broken import cross_entropy_classes, reaches
 
 
 def mlp():

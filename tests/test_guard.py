@@ -120,7 +120,7 @@ def test_a_failure_inside_an_optimizer_hook_detaches_without_breaking_the_step(t
     """Optimizer.step() runs its hooks straight from their dicts: a watcher (or the recording itself) that
     fails in one and removes its hooks there must not make the user's step raise "OrderedDict mutated
     during iteration"; the removed hooks go inert at once and leave their dicts at the next forward."""
-    from probes.watchers.grad_flow import OptimizerNotStepping
+    from probes.watchers.optimizer_not_stepping import OptimizerNotStepping
 
     def broken(self, i, args, kwargs):
         raise RuntimeError("boom in a step hook")

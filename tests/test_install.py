@@ -62,7 +62,8 @@ def installed(tmp_path_factory):
 def test_the_install_holds_the_library_the_dashboard_and_the_command(installed):
     python, forgescope, work, env, purelib = installed
     assert forgescope.is_file()
-    for part in ("probes/probe.py", "probes/integrations/lightning.py", "app/main.py", "app/views/findings.py",
+    for part in ("probes/probe.py", "probes/detectors/memory_growth.py", "probes/watchers/memory_growth.py",
+                 "probes/catalog.py", "probes/integrations/lightning.py", "app/main.py", "app/views/findings.py",
                  "app/.streamlit/config.toml", "app/server.py"):
         assert (purelib / part).is_file(), part
     # imported from the install, not from the clone
@@ -70,7 +71,7 @@ def test_the_install_holds_the_library_the_dashboard_and_the_command(installed):
                            cwd=work, env=env, capture_output=True, text=True, check=True).stdout.split()
     assert all(Path(w).is_relative_to(purelib) for w in where), where
     help_text = subprocess.run([str(forgescope), "--help"], cwd=work, env=env, capture_output=True, text=True).stdout
-    assert "{ui,check,report,checkpoint}" in help_text
+    assert "{ui,check,report,checkpoint,codes}" in help_text
 
 
 def assert_local_only(port: int) -> None:

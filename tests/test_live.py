@@ -24,7 +24,8 @@ def test_train_live_script_trains_and_its_run_reads_back_clean(tmp_path):
     assert result["steps"] == 2 * 2048 // 32                    # every step of both epochs
     # validation runs under model.eval() + no_grad, the optimizer holds everything: nothing to report
     assert [f["code"] for f in result["findings"] if f["severity"] != "info"] == []
-    from probes.runlog import RunReader, list_runs
+    from probes.runlog import RunReader
+    from probes.runs import list_runs
     with RunReader(list_runs(tmp_path)[-1]) as reader:
         meta = reader.meta()
     assert meta["status"] == "finished" and meta["loader"]["batch_size"] == 32

@@ -602,7 +602,7 @@ def test_a_full_disk_warns_once_naming_the_run_log_and_training_goes_on(tmp_path
     import sys
     from pathlib import Path
 
-    from probes.runlog import STOPPED_AFTER_S, list_runs, run_status
+    from probes.runs import STOPPED_AFTER_S, list_runs, run_status
     root = Path(__file__).resolve().parent.parent
     script = tmp_path / "train_full_disk.py"
     script.write_text(FULL_DISK_SCRIPT)

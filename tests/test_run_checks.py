@@ -1,4 +1,4 @@
-"""Run checks (probes/checks/training.py, dynamics.py, resources.py) on run data built here: small frames
+"""Run checks (probes/detectors/, one module per code) on run data built here: small frames
 and trees, a real run log, and the command line once for the info-level suspicious-initial-loss."""
 import json
 import math
@@ -10,12 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probes.checks import RUN_CHECKS, RunData, check_run
-from probes.checks import thresholds as T
-from probes.checks.dynamics import gradient_depth, gradient_growth, suspicious_initial_loss, update_ratio
-from probes.checks.resources import dataloader_stall, memory_growth, theil_sen
-from probes.checks.training import (mixed_devices, module_location, nonfinite_values, param_not_in_optimizer,
-                                    weights_not_updating)
+from probes.detectors import RUN_CHECKS, RunData, check_run, gradient_depth
+from probes.detectors import thresholds as T
+from probes.detectors._common import module_location
+from probes.detectors.dataloader_stall import dataloader_stall
+from probes.detectors.exploding_gradients import gradient_growth
+from probes.detectors.memory_growth import memory_growth
+from probes.stats import theil_sen
+from probes.detectors.mixed_devices import mixed_devices
+from probes.detectors.nonfinite_values import nonfinite_values
+from probes.detectors.param_not_in_optimizer import param_not_in_optimizer
+from probes.detectors.suspicious_initial_loss import suspicious_initial_loss
+from probes.detectors.update_ratio import update_ratio
+from probes.detectors.weights_not_updating import weights_not_updating
 from probes.runlog import DB_NAME, RunReader, RunWriter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -475,8 +482,10 @@ def test_check_run_on_a_real_run_log_is_ordered_and_plain(tmp_path):
 
 
 def test_run_checks_do_not_import_torch():
-    code = ("import sys; import probes.checks.training, probes.checks.dynamics, probes.checks.resources, "
-            "probes.checks.ranks; "
+    # every module of probes/detectors (one per code), and the catalogue that lists them
+    code = ("import sys, pkgutil, importlib, probes.detectors, probes.catalog; "
+            "names = [m.name for m in pkgutil.iter_modules(['probes/detectors'])]; assert len(names) > 20; "
+            "[importlib.import_module('probes.detectors.' + n) for n in names]; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     # probes/__init__ may import torch: load the check modules without the package's own imports
     proc = subprocess.run([sys.executable, "-c", "import importlib.util, sys, types;"

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probes.runlog import DB_NAME, SCHEMA_VERSION, RunLogError, RunReader, RunWriter, list_runs
+from probes.runlog import DB_NAME, SCHEMA_VERSION, RunLogError, RunReader, RunWriter
+from probes.runs import list_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = [f"layer{i}.weight" for i in range(200)]
@@ -232,7 +233,7 @@ def test_meta_values_are_json(tmp_path):
 
 
 def test_run_status_tells_a_live_run_from_a_killed_one(tmp_path):
-    from probes.runlog import HEARTBEAT_NAME, STOPPED_AFTER_S, run_status
+    from probes.runs import HEARTBEAT_NAME, STOPPED_AFTER_S, run_status
     w = RunWriter(tmp_path / DB_NAME)
     w.write_step(0, {"loss": 1.0})
     w.close()
@@ -251,7 +252,7 @@ def test_reading_a_killed_runs_log_does_not_bring_it_back_to_life(tmp_path):
     """A killed writer leaves its steps in the write-ahead log; the first reader to close checkpoints them
     into the database file, which gets a fresh time. With a heartbeat file (every Probe run), only the
     heartbeat and a non-empty write-ahead log count as signs of life."""
-    from probes.runlog import HEARTBEAT_NAME, STOPPED_AFTER_S, run_status
+    from probes.runs import HEARTBEAT_NAME, STOPPED_AFTER_S, run_status
     code = ("import sys, time; from probes.runlog import RunWriter; w = RunWriter(sys.argv[1]); "
             "[w.write_step(k, {'loss': 1.0}) for k in range(20)]; open(sys.argv[2], 'w').close(); "
             "print('ok', flush=True); time.sleep(60)")
@@ -272,7 +273,7 @@ def test_reading_a_killed_runs_log_does_not_bring_it_back_to_life(tmp_path):
 
 
 def test_the_heartbeat_beats_until_stopped(tmp_path):
-    from probes.runlog import HEARTBEAT_NAME, Heartbeat
+    from probes.runs import HEARTBEAT_NAME, Heartbeat
     beat = Heartbeat(tmp_path, every=0.05)
     path = tmp_path / HEARTBEAT_NAME
     deadline = time.time() + 5
@@ -291,7 +292,7 @@ def test_the_heartbeat_beats_until_stopped(tmp_path):
 def test_a_sigkilled_training_script_reads_back_as_stopped_with_its_steps(tmp_path):
     """The live sample killed mid-run (as by the OOM killer): every step it wrote is there, and once its
     heartbeat is silent the run reads as stopped, not as running for ever."""
-    from probes.runlog import STOPPED_AFTER_S, list_runs, run_status
+    from probes.runs import STOPPED_AFTER_S, list_runs, run_status
     proc = subprocess.Popen([sys.executable, "sample_models/train_live.py", "--epochs", "50", "--step-delay", "0.02",
                              "--run-dir", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

@@ -4,7 +4,7 @@ import inspect
 import torch
 from torch import nn
 
-from probes.checks import check_tree
+from probes.detectors import check_tree
 from probes.tree import describe_module, is_initialised, named_modules, snapshot
 
 

@@ -170,7 +170,7 @@ def test_one_bug_one_finding_the_stale_copy_an_optimizer_holds_after_a_first_for
     assert codes(f for f in probe.findings if f.severity == "error") == ["layer-created-in-forward"]
     assert [f["code"] for f in report_run(probe.run_path)["findings"] if f["severity"] == "error"] == \
         ["layer-created-in-forward"]
-    from probes.findings import explained_elsewhere
+    from probes.detectors import explained_elsewhere
     built = [{"code": "layer-created-in-forward", "evidence": {"registered_as": "fc2", "numel": 34}}]
     stale = {"code": "param-not-in-optimizer", "evidence": {"tensors": [{"shape": [2, 16]}, {"shape": [2]}],
                                                             "count": 2}}

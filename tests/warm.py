@@ -29,8 +29,9 @@ def check(model_file: str | os.PathLike, run_dir: str | os.PathLike, *, steps: i
     import torch  # noqa: F401 - imported here, once per test process, so that every child starts warm
 
     import probes.worker  # noqa: F401
-    config = {"model_file": str(model_file), "steps": steps, "batch_size": batch_size, "device": device,
-              "model": model, "run_dir": str(run_dir)}
+    from probes.contract import CheckConfig
+    config = CheckConfig(str(model_file), steps=steps, batch_size=batch_size, device=device, model=model,
+                         run_dir=str(run_dir))
     with tempfile.TemporaryDirectory(prefix="forgescope-warm-") as tmp:
         out = os.path.join(tmp, "result.json")
         pid = os.fork()

@@ -8,18 +8,19 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import state
+from app import paths
 from app.cards import finding_card
-from probes.cli import CheckJob
+from app.jobs import DOCTOR, cannot_run
+from app.ui import md
 from probes.textreport import checkpoint_contents
 
 ss = st.session_state
 st.header("Checkpoint doctor", anchor=False)
-st.caption(f"Does a checkpoint load into the model of **{state.md(ss.model_file)}** (the model file in the "
+st.caption(f"Does a checkpoint load into the model of **{md(ss.model_file)}** (the model file in the "
            "sidebar)? A worker process builds the model and reads the checkpoint with "
            "`torch.load(weights_only=True)`: a file that needs pickled code to load is refused, never run.")
 
-found = state.checkpoint_files(ss.model_file)
+found = paths.checkpoint_files(ss.model_file)
 if "_ckpt_input" not in ss:
     ss._ckpt_input = found[0] if found else ""
 
@@ -34,50 +35,42 @@ left.text_input("Checkpoint file", key="_ckpt_input", placeholder="checkpoints/m
                 help="Path of a file saved with torch.save (relative to where the dashboard started).")
 right.selectbox("…or one found near the model", [""] + found, key="_ckpt_pick", on_change=_on_pick,
                 format_func=lambda p: p or ("pick a checkpoint" if found else "no .pt/.pth/.ckpt files found"))
-path = state.typed_path(ss._ckpt_input)
-problem = state.runs_blocked() or state.model_problem(ss.model_file) or state.checkpoint_problem(path)
+path = paths.typed_path(ss._ckpt_input)
+problem = cannot_run(ss.model_file) or paths.checkpoint_problem(path)
 if problem and path:
     st.error(problem)
 
-job = ss.get("ckpt_job")
 b1, b2, _ = st.columns([1, 1, 3])
-if b1.button("Check checkpoint", type="primary", disabled=bool(problem) or job is not None, key="ckpt_check"):
-    ss.ckpt_job = CheckJob(ss.model_file, device="cpu", checkpoint=path).start()
-    ss.ckpt_for = state.checkpoint_key(ss.model_file, path)
-    ss.ckpt_result = None
+if b1.button("Check checkpoint", type="primary", disabled=bool(problem) or DOCTOR.running, key="ckpt_check"):
+    DOCTOR.start(ss.model_file, device="cpu", checkpoint=path)
+    ss.ckpt_for = paths.checkpoint_key(ss.model_file, path)
     st.rerun()
-if b2.button("Cancel", disabled=job is None, key="ckpt_cancel"):
-    job.cancel()
+b2.button("Cancel", disabled=not DOCTOR.running, key="ckpt_cancel", on_click=DOCTOR.cancel)
 
 
-@st.fragment(run_every=0.5 if job is not None else None)
+@st.fragment(run_every=0.5 if DOCTOR.running else None)
 def _progress() -> None:
-    running = ss.get("ckpt_job")
-    if running is None:
-        return
-    if running.poll():
-        ss.ckpt_result, ss.ckpt_job = running.result(), None
-        st.rerun(scope="app")
-    st.progress(0.5, text=f"Building {Path(ss.model_file).name} and reading the checkpoint…")
+    """The job's lifecycle is the sidebar check's (app/jobs.py): polled here until it is over."""
+    DOCTOR.show_progress(lambda job: (0.5, f"Building {Path(ss.model_file).name} and reading the checkpoint…"))
 
 
 _progress()
 result = ss.get("ckpt_result")
-if result is None or ss.get("ckpt_job") is not None:
+if result is None or DOCTOR.running:
     st.stop()
-if ss.get("ckpt_for") != state.checkpoint_key(ss.model_file, path):
+if ss.get("ckpt_for") != paths.checkpoint_key(ss.model_file, path):
     st.info("The model file, the checkpoint or its contents changed since the last check: press "
             "**Check checkpoint** again.")
     st.stop()
 if result.get("error"):
-    st.error(f"**The check failed.** {state.md(result['error'])}")
+    st.error(f"**The check failed.** {md(result['error'])}")
 held = result.get("checkpoint")
 if held is not None:
-    st.markdown(f"**{state.md(Path(path).name)}** holds {state.md(checkpoint_contents(held))}.")
+    st.markdown(f"**{md(Path(path).name)}** holds {md(checkpoint_contents(held))}.")
 findings = result.get("findings") or []
 if not findings and not result.get("error"):
     under = f"[{held['found_under']!r}]" if held and held.get("found_under") else ""
-    st.success(f"The checkpoint loads into {state.md(result.get('model') or 'the model')}: every key, shape and "
+    st.success(f"The checkpoint loads into {md(result.get('model') or 'the model')}: every key, shape and "
                f"dtype matches, so `model.load_state_dict(torch.load(path, weights_only=True){under})` works "
                "as it is (strict).")
 for i, f in enumerate(findings):

@@ -2,19 +2,22 @@
 import pandas as pd
 import streamlit as st
 
-from app import figures, state
-from app.data import data_loading_summary
+from app import figures, session, ui
+from app.summaries import data_loading_summary
+from probes.stats import loader_workers
 
-run = state.current_run()
-state.header("Data loading", run)
+run = session.current_run()
+ui.header("Data loading", run)
 if run is None:
     st.stop()
 scalars = run.scalars
-numbers = data_loading_summary(scalars)
+numbers = data_loading_summary(scalars, loader_workers(run.meta))
 share = numbers["share"]
 c1, c2, c3 = st.columns(3)
-c1.metric("Waiting for data", f"{share:.0%} of step time" if share is not None else "–",
-          help="Excludes the first step (DataLoader workers starting).")
+c1.metric("Waiting for data", f"{share:.0%} of each step" if share is not None else "–",
+          help="The median wait against the model's own compute per step (its lower quartile: a busy machine "
+               "only adds to it), leaving out the loader's start-up (one step per worker): the number the "
+               "dataloader-stall finding judges.")
 if numbers["median_wait_s"] is not None:
     c2.metric("Median wait", f"{numbers['median_wait_s'] * 1000:.2f} ms")
 if numbers["median_step_s"] is not None:
@@ -30,6 +33,6 @@ else:
 stalls = [f for f in run.findings if f["code"] == "dataloader-stall"]
 if stalls:
     for f in stalls:
-        st.warning(f"**{state.md(f['title'])}**\n\n{state.md(f.get('fix'))}")
+        st.warning(f"**{ui.md(f['title'])}**\n\n{ui.md(f.get('fix'))}")
 elif share is not None:
     st.success("The loop is not waiting on data.")

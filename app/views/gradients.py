@@ -1,11 +1,11 @@
 """Gradients: layer x step heatmap of gradient norms, per-layer lines, non-finite steps marked."""
 import streamlit as st
 
-from app import figures, state
-from app.data import nonfinite_steps, per_layer_norm
+from app import figures, session, ui
+from app.summaries import nonfinite_steps, per_layer_norm
 
-run = state.current_run()
-state.header("Gradients", run)
+run = session.current_run()
+ui.header("Gradients", run)
 if run is None:
     st.stop()
 grad = run.get("grad_norm")

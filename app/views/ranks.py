@@ -2,11 +2,12 @@
 whether their parameters still agree (ranks-out-of-sync)."""
 import streamlit as st
 
-from app import figures, state
-from app.data import MAIN_MEMORY, fmt_bytes, rank_table, straggler
+from app import figures, session, ui
+from app.data import fmt_bytes
+from app.summaries import MAIN_MEMORY, rank_table, straggler
 
-run = state.current_run()
-state.header("Ranks", run)
+run = session.current_run()
+ui.header("Ranks", run)
 if run is None:
     st.stop()
 if not run.ranks:
@@ -27,7 +28,7 @@ if slow:
     c3.metric("Steps behind the furthest rank", f"{slow['behind_steps']:,}")
 out_of_sync = [f for f in run.findings if f["code"] == "ranks-out-of-sync"]
 for f in out_of_sync:
-    st.error(f"**{state.md(f['title'])}**\n\n{state.md(f.get('fix'))}")
+    st.error(f"**{ui.md(f['title'])}**\n\n{ui.md(f.get('fix'))}")
 if not out_of_sync and not run.get("param_checksum").empty:
     st.success("The ranks' parameter checksums agree at every step compared.")
 

@@ -4,12 +4,12 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from app import figures, state
+from app import figures, paths, session, ui
 from app.exports import export_buttons
 
 st.header("Runs", anchor=False)
-root = state.run_root()
-summaries = state.run_summaries()
+root = paths.run_root()
+summaries = session.run_summaries()
 if not summaries:
     st.info(f"No runs in {root} yet. Check a model from the sidebar, or add a Probe to a training script.")
     st.stop()
@@ -18,16 +18,16 @@ table = pd.DataFrame([{"run": s.name, "model": s.model, "status": s.status, "ste
                        "started": dt.datetime.fromtimestamp(s.started).strftime("%Y-%m-%d %H:%M:%S")
                        if s.started else None,
                        # a check's model file, or where a training script's model class is defined
-                       "model file": state.display_path(s.model_file) if s.model_file else s.location,
+                       "model file": paths.display_path(s.model_file) if s.model_file else s.location,
                        "error": s.error} for s in summaries])
 st.caption(f"{len(summaries)} run(s) in {root}, newest first")
 broken = [s for s in summaries if s.status == "unreadable"]
 if broken:      # a damaged log is named, and the other runs stay usable
-    st.warning(f"{len(broken)} run log(s) could not be read: " + "; ".join(state.md(s.error) for s in broken))
+    st.warning(f"{len(broken)} run log(s) could not be read: " + "; ".join(ui.md(s.error) for s in broken))
 st.dataframe(table, hide_index=True, width="stretch")
 
 names = [s.name for s in summaries]
-current = state.current_run_path()
+current = session.current_run_path()
 index = names.index(current.name) if current is not None and current.name in names else 0
 
 
@@ -36,7 +36,7 @@ def _open():
     ss.run_path = ss.open_run
     chosen = next(s for s in summaries if s.name == ss.open_run)
     if chosen.model_file:
-        ss.model_file = state.display_path(chosen.model_file)
+        ss.model_file = paths.display_path(chosen.model_file)
         ss._model_input = ss.model_file
 
 
@@ -53,7 +53,7 @@ if a == b:
 else:
     views = {}
     for name in (a, b):
-        views[name] = state.load_compare(name)
+        views[name] = session.load_compare(name)
     fa, fb = views[a], views[b]
     if fa is not None and fb is not None:
         key = lambda f: (f["code"], f.get("module"), f.get("location"))  # noqa: E731
@@ -78,7 +78,7 @@ else:
         g2.plotly_chart(figures.compare_figure(with_ms, "step_ms", y_title="step time (ms)"),
                         width="stretch", key="compare-time")
 
-run = state.current_run()
+run = session.current_run()
 if run is not None:
     st.divider()
     export_buttons(run)

@@ -1,11 +1,11 @@
 """Registration tree: what PyTorch sees of the model — modules, parameters, buffers — and what it misses."""
 import streamlit as st
 
-from app import figures, state
-from app.data import default_module_depth, module_table, tensor_table, tree_counts
+from app import session, tree_figure, ui
+from app.tables import default_module_depth, module_table, tensor_table, tree_counts
 
-run = state.current_run()
-state.header("Registration tree", run)
+run = session.current_run()
+ui.header("Registration tree", run)
 if run is None:
     st.stop()
 tree = run.tree
@@ -22,12 +22,12 @@ c3.metric("Trainable, not in optimizer", counts["not_in_optimizer"])
 c4.metric("Unregistered", counts["unregistered"])
 
 for u in tree.get("unregistered", []):
-    st.error(f"**{state.md(u['attribute'])}** on `{u['module'] or '(model)'}` is a plain "
-             f"{state.md(u['container'])} of {u['count']} {u['kind']}(s), {u.get('numel', 0):,} values PyTorch "
+    st.error(f"**{ui.md(u['attribute'])}** on `{u['module'] or '(model)'}` is a plain "
+             f"{ui.md(u['container'])} of {u['count']} {u['kind']}(s), {u.get('numel', 0):,} values PyTorch "
              f"does not see"
              + (f" — `{u['location']}`" if u.get("location") else ""))
 for b in tree.get("uninitialised", []):
-    st.error(f"`{b.get('path') or '(model)'}` ({state.md(b.get('class'))}) never ran nn.Module.__init__"
+    st.error(f"`{b.get('path') or '(model)'}` ({ui.md(b.get('class'))}) never ran nn.Module.__init__"
              + (f" — `{b['location']}`" if b.get("location") else ""))
 
 left, right = st.columns([3, 2])
@@ -35,12 +35,12 @@ icicle, listing = left.tabs(["Icicle", "Table"])
 with icicle:
     colour_by = st.radio("Colour by", ["device", "trainable", "in optimizer"], horizontal=True, key="tree_colour")
     o1, o2 = st.columns([3, 2])
-    root = o1.selectbox("Focus on", figures.focus_choices(tree), format_func=lambda p: p or "(the whole model)",
+    root = o1.selectbox("Focus on", tree_figure.focus_choices(tree), format_func=lambda p: p or "(the whole model)",
                         key="tree_root", help="Show one module's subtree (type to search).")
-    depth = o2.slider("Levels shown", 2, 8, figures.default_tree_depth(tree), key="tree_depth",
+    depth = o2.slider("Levels shown", 2, 8, tree_figure.default_tree_depth(tree), key="tree_depth",
                       help="Click a block to zoom into it. Large models start with fewer levels: thousands of "
                            "blocks at once are slow to draw and too small to read.")
-    st.plotly_chart(figures.tree_figure(tree, colour_by, max_depth=depth, root=root or ""), width="stretch",
+    st.plotly_chart(tree_figure.tree_figure(tree, colour_by, max_depth=depth, root=root or ""), width="stretch",
                     key="tree-figure")
 with listing:
     modules = module_table(tree)

@@ -8,9 +8,10 @@ from __future__ import annotations
 import functools
 import sys
 
+import torch
 from torch import nn
 
-from ..checks.base import Watcher
+from ..detectors.base import Watcher
 from ..errors import _is_library
 from ..findings import location
 from ..guard import Guard
@@ -195,3 +196,53 @@ def walk_graph(loss) -> GraphWalk:
             opaque = True
         todo.extend(n for n, _ in node.next_functions)
     return GraphWalk(leaves, nodes, opaque)
+
+
+# -- what a loss's graph reaches, and what made it --------------------------------------------------
+_NLL = ("NllLossBackward0", "NllLoss2DBackward0")
+_PASS_THROUGH = ("ViewBackward0", "ReshapeAliasBackward0", "UnsafeViewBackward0", "PermuteBackward0",
+                 "TransposeBackward0", "ToCopyBackward0", "CloneBackward0", "SliceBackward0", "SelectBackward0",
+                 "ContiguousBackward0")
+
+
+# operations whose derivative is zero wherever it exists: a loss computed through them trains nothing
+ZERO_DERIVATIVE = {"RoundBackward0": "torch.round", "RoundBackward1": "torch.round", "FloorBackward0": "torch.floor",
+                   "CeilBackward0": "torch.ceil", "SignBackward0": "torch.sign", "TruncBackward0": "torch.trunc"}
+
+
+def reaches(loss: torch.Tensor, params: set[int], zero_ops: set | None = None) -> bool | None:
+    """Does the graph of `loss` reach any tensor in `params` (ids)? None when it cannot be told (too large to
+    walk, or a custom autograd Function that may reach parameters the graph does not show). Zero-derivative
+    operations met on the way are added to `zero_ops`."""
+    return verdict(walk_graph(loss), params, zero_ops)
+
+
+def verdict(walk, params: set[int], zero_ops: set | None) -> bool | None:
+    """reaches(), from a walk already made (graph_walk: one per backward, shared by the watchers)."""
+    if zero_ops is not None:
+        zero_ops.update(ZERO_DERIVATIVE[name] for name in walk.nodes if name in ZERO_DERIVATIVE)
+    if walk.leaves is None:
+        return None
+    if walk.leaves & params:
+        return True
+    return None if walk.opaque else False
+
+
+def cross_entropy_classes(loss: torch.Tensor) -> int | None:
+    """The number of classes when `loss` is a plain cross-entropy (log_softmax -> nll_loss), averaged or
+    summed over the batch (a sum is what suspicious-initial-loss exists to point out)."""
+    node = loss.grad_fn
+    if node is None or type(node).__name__ not in _NLL or getattr(node, "_saved_reduction", None) not in (1, 2):
+        return None
+    for _ in range(6):
+        inputs = [n for n, _ in node.next_functions if n is not None]
+        if len(inputs) != 1:
+            return None
+        node = inputs[0]
+        name = type(node).__name__
+        if name == "LogSoftmaxBackward0":
+            result, dim = node._saved_result, node._saved_dim
+            return int(result.shape[dim]) if result.dim() else None
+        if name not in _PASS_THROUGH:
+            return None
+    return None

@@ -11,15 +11,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..checks import thresholds as T
-from ..findings import Finding
+from ..detectors import dead_units
+from ..detectors import thresholds as T
 from ._base import SafeWatcher
 
 RELU_LIKE = (nn.ReLU, nn.ReLU6)
 
 
 class DeadUnits(SafeWatcher):
-    code = "dead-units"
+    code = dead_units.CODE
 
     def _attach(self) -> None:
         self._zeros: dict[tuple, torch.Tensor] = {}     # (module id, call) -> zero count per unit
@@ -95,21 +95,6 @@ class DeadUnits(SafeWatcher):
         self._reported.add(key)
         module = self._modules[key]
         name = self.ctx.module_name(module)
-        where = name if name else "the model"
         widths = {k[1] for k in self._zeros if k[0] == key[0]}
-        call = f" (where it outputs {key[1]} units)" if len(widths) > 1 else ""
-        self.ctx.emit(Finding(
-            code=self.code, severity="warning",
-            title=f"Most units after {where}{call} are dead: they output zero for every input",
-            detail=(f"{len(dead)} of {units} units after {type(module).__name__} {where}{call} output exactly "
-                    f"zero for at least {T.DEAD_UNIT_ZERO_FRAC:.0%} of {self._counts[key]:,} values each, over "
-                    f"{self._steps[key]} training steps. A ReLU that outputs zero passes no gradient back, so "
-                    f"these units (and the weights feeding them) stop learning for good."),
-            module=name, location=None,
-            evidence={"units": units, "dead_units": len(dead), "dead_share": round(len(dead) / units, 4),
-                      "dead_indices": dead[:20], "values_per_unit": self._counts[key],
-                      "steps": self._steps[key], "threshold_zero_frac": T.DEAD_UNIT_ZERO_FRAC,
-                      "threshold_share": T.DEAD_LAYER_SHARE},
-            fix=("Look at the layer feeding this activation: a large negative bias or weight init, or a "
-                 "learning rate high enough to push its pre-activations negative. Use the default (He) init "
-                 "with zero bias, a lower learning rate, or LeakyReLU/GELU, which keep a gradient below zero.")))
+        self.ctx.emit(dead_units.finding(name, type(module).__name__, units, dead, self._counts[key], self._steps[key],
+                                         key[1] if len(widths) > 1 else None))

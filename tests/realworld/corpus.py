@@ -140,9 +140,10 @@ def _run_case(case: Case, run_dir: str) -> dict:
         result = report_run(run_dir)
         result["error"] = error or result.get("error")
         return result
+    from probes.contract import CheckConfig
     from probes.worker import Check
-    config = {"model_file": str(case.path), "steps": 20, "batch_size": 8, "device": "cpu", "run_dir": run_dir}
-    return Check(config).run()
+    # the command line's defaults (steps, batch size), on the CPU
+    return Check(CheckConfig(str(case.path), device="cpu", run_dir=run_dir)).run()
 
 
 def _child(case: Case, out: str, run_dir: str) -> None:

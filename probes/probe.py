@@ -37,7 +37,8 @@ from .tree import structure_key
 from .watchers import WATCHERS
 from .watchers._base import stepping_optimizer
 
-# Defaults chosen to keep a Probe under 1.05x step time (see benchmarks/overhead.py and the README).
+# Defaults chosen to keep a Probe near 1.03x of the training thread's CPU time per step (benchmarks/overhead.py;
+# the README's table says where it is met).
 # Measured on CPU (benchmarks/overhead.py --profile): one fused pass over every gradient costs 4-9% of a
 # step on MLPs, a weight snapshot-and-diff ~20%, activation statistics up to ~30%: each is affordable
 # only every N steps. Loss, step time, data wait and memory are cheap and recorded every step.

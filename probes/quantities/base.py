@@ -11,7 +11,7 @@ every step so a quantity can prepare for a due step (arm hooks, take a snapshot)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 
@@ -77,14 +77,39 @@ class Quantity:
         """Drop any hooks or buffers (safe to call twice)."""
 
 
-def fused_norms(tensors: Sequence[torch.Tensor]) -> list[float]:
-    """L2 norm of each tensor, in one fused pass per device and dtype, with one sync per device."""
+# A float32 norm under this is recomputed in float64: float32 squares underflow below ~1e-19, so a vanishing
+# gradient would otherwise read as exactly 0.
+TINY = 1e-18
+
+
+def fused_norms(tensors: Sequence[torch.Tensor], likely_tiny: Iterable[int] = ()) -> list[float]:
+    """L2 norm of each tensor, in one fused pass per device and dtype, with one sync per device.
+
+    likely_tiny: positions in `tensors` whose norm was under TINY last time (the caller remembers them).
+    Those are measured in float64 first, and leave the fused float32 pass when that is clearly under TINY:
+    the float32 pass would have been recomputed in float64 anyway, and over squares that underflow it runs
+    several times slower per element. The values returned are the same either way."""
     if not tensors:
         return []
+    out = [0.0] * len(tensors)
+    done = set()
+    for i in likely_tiny:
+        t = tensors[i]
+        if t.dtype == torch.float64 or t.is_sparse or t.is_complex() or t.numel() > _SURE_TINY_NUMEL:
+            continue
+        try:
+            v = torch.linalg.vector_norm(t, dtype=torch.float64).item()
+        except (RuntimeError, TypeError, NotImplementedError):
+            continue
+        # well under TINY: the float32 norm is under it too (it rounds by far less than 10x, and an underflow
+        # only makes it smaller), so the float64 value is what the recomputation below would return
+        if v < TINY / 10:
+            out[i] = v
+            done.add(i)
     groups: dict[tuple, list[int]] = {}
     for i, t in enumerate(tensors):
-        groups.setdefault((t.device, t.dtype, t.is_sparse), []).append(i)
-    out = [0.0] * len(tensors)
+        if i not in done:
+            groups.setdefault((t.device, t.dtype, t.is_sparse), []).append(i)
     for (device, dtype, sparse), idx in groups.items():
         group = [tensors[i] for i in idx]
         if sparse:
@@ -100,9 +125,13 @@ def fused_norms(tensors: Sequence[torch.Tensor]) -> list[float]:
     # float32 squares underflow below ~1e-19: a vanishing gradient would read as exactly 0. Those few
     # are recomputed in float64 (rare, so cheap).
     for i, v in enumerate(out):
-        if v < 1e-18 and tensors[i].dtype != torch.float64 and not tensors[i].is_sparse:
+        if i not in done and v < TINY and tensors[i].dtype != torch.float64 and not tensors[i].is_sparse:
             out[i] = torch.linalg.vector_norm(tensors[i], dtype=torch.float64).item()
     return out
+
+
+# up to this many elements, the rounding of a float32 sum of squares stays far inside the 10x margin above
+_SURE_TINY_NUMEL = 1 << 27
 
 
 def count_nonfinite(t: torch.Tensor) -> int:

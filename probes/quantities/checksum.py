@@ -1,8 +1,8 @@
 """Per-parameter checksums for comparing ranks: the L2 norm of every weight after the step's update.
 
 Data-parallel replicas hold the same weights after every step; the norms are compared across ranks when
-the run is read (checks.ranks). One fused pass over the weights, only on due steps and only when
-torch.distributed runs more than one rank.
+the run is read (detectors/ranks_out_of_sync.py). One fused pass over the weights, only on due steps and
+only when torch.distributed runs more than one rank.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from .base import Quantity, count_nonfinite, fused_norms
+from .base import TINY, Quantity, count_nonfinite, fused_norms
 
 
 class GradNorm(Quantity):
@@ -14,6 +14,10 @@ class GradNorm(Quantity):
     """
 
     name = "grad_norm"
+
+    def __init__(self, schedule):
+        super().__init__(schedule)
+        self._tiny: set[int] = set()      # parameters whose gradient norm was under TINY when last read
 
     def step_start(self, ctx):
         self._norms = None
@@ -26,8 +30,14 @@ class GradNorm(Quantity):
             n = len(ctx.params)
             self._norms, self._bad = [math.nan] * n, [math.nan] * n
         with_grad = [i for i in idx if ctx.params[i].grad is not None]
-        values = fused_norms([ctx.params[i].grad for i in with_grad])
+        tiny = self._tiny
+        values = fused_norms([ctx.params[i].grad for i in with_grad],
+                             likely_tiny=[k for k, i in enumerate(with_grad) if i in tiny] if tiny else ())
         for i, v in zip(with_grad, values):
+            if v < TINY:
+                tiny.add(i)
+            else:
+                tiny.discard(i)
             self._norms[i] = v
             # a finite norm means every element is finite: count only where it is not (rare, exact)
             self._bad[i] = 0 if math.isfinite(v) else count_nonfinite(ctx.params[i].grad)

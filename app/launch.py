@@ -14,7 +14,7 @@ from pathlib import Path
 
 from app.paths import MODEL_ENV, RUN_DIR_ENV
 from app.server import ALLOW_REMOTE_RUN_ENV, ALLOW_REMOTE_RUN_FLAG, LOOPBACK, is_loopback, streamlit_flags
-from probes.contract import DEFAULTS
+from probes.contract import CHECK_DEFAULTS
 
 MAIN = Path(__file__).resolve().with_name("main.py")
 
@@ -23,7 +23,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("model_file", metavar="MODEL_FILE", nargs="?",
                         help="a .py file defining a model: the dashboard opens on it (and checks it if it has no run)")
     parser.add_argument("--logdir", metavar="DIR", default=None,
-                        help=f"the run directory to show (default: ${RUN_DIR_ENV}, else ./{DEFAULTS.run_dir})")
+                        help=f"the run directory to show (default: ${RUN_DIR_ENV}, else ./{CHECK_DEFAULTS.run_dir})")
     parser.add_argument("--port", type=int, default=8501, metavar="N", help="port (default 8501)")
     parser.add_argument("--host", default=LOOPBACK, metavar="ADDRESS",
                         help="listen address (default 127.0.0.1: this machine only). Anything else shares the "
@@ -39,7 +39,7 @@ def add_arguments(parser) -> None:
 def command(args) -> tuple[list[str], dict[str, str]]:
     """The server's command line and environment for parsed `forgescope ui` arguments."""
     env = dict(os.environ)
-    logdir = args.logdir or env.get(RUN_DIR_ENV) or DEFAULTS.run_dir
+    logdir = args.logdir or env.get(RUN_DIR_ENV) or CHECK_DEFAULTS.run_dir
     env[RUN_DIR_ENV] = str(Path(logdir).expanduser().resolve())
     env[MODEL_ENV] = args.model_file or ""     # none named: the dashboard shows the runs and runs nothing
     argv = [sys.executable, "-m", "streamlit", "run", str(MAIN),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from probes.contract import DEFAULTS
+from probes.contract import CHECK_DEFAULTS
 
 ROOT = Path(__file__).resolve().parent.parent
 # the bundled samples: beside the dashboard in a clone; an installed dashboard finds a clone's in the folder
@@ -21,7 +21,7 @@ _SKIP_DIRS = {"runs", "node_modules", "__pycache__", "site-packages", "wandb", "
 
 def run_root() -> Path:
     """Where run logs live: FORGESCOPE_RUN_DIR, else the command line's default (./runs)."""
-    return Path(os.environ.get(RUN_DIR_ENV, DEFAULTS.run_dir))
+    return Path(os.environ.get(RUN_DIR_ENV, CHECK_DEFAULTS.run_dir))
 
 
 def display_path(path: str | os.PathLike) -> str:

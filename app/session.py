@@ -10,7 +10,7 @@ from app import server
 from app.caches import run_view
 from app.data import RunView, latest_run_for, list_run_summaries, log_version
 from app.paths import default_model, model_problem, run_root
-from probes.contract import DEFAULTS
+from probes.contract import CHECK_DEFAULTS
 from probes.runlog import RunLogError
 from probes.runs import list_runs, rank_runs
 
@@ -28,7 +28,7 @@ def init() -> None:
     ss.last_result = None
     ss.auto_started = set()
     ss.seen_version = None
-    ss.steps, ss.batch_size, ss.device = DEFAULTS.steps, DEFAULTS.batch_size, DEFAULTS.device
+    ss.steps, ss.batch_size, ss.device = CHECK_DEFAULTS.steps, CHECK_DEFAULTS.batch_size, CHECK_DEFAULTS.device
     ss.watch = True
     if ss.run_path and not (run_root() / ss.run_path).is_dir() and not Path(ss.run_path).is_dir():
         ss.link_problem = f"The run in the link ({ss.run_path}) is not in {run_root()}; showing the newest run."

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from .contract import DEFAULTS, DEVICES, PUBLIC_FIELDS, CheckConfig
+from .contract import CHECK_DEFAULTS, DEVICES, PUBLIC_FIELDS, CheckConfig
 from .findings import has_errors
 from .jobs import run_check
 
@@ -54,17 +54,17 @@ def build_parser(prog: str = "python -m probes", with_ui: bool = False) -> argpa
                            description="Import MODEL_FILE in a worker process, train it a few steps with a "
                                        "Probe attached, and report what is wrong.")
     check.add_argument("model_file", metavar="MODEL_FILE", help="a .py file defining the model")
-    check.add_argument("--steps", type=_positive_int, default=DEFAULTS.steps, metavar="N",
-                       help=f"training steps (default {DEFAULTS.steps})")
-    check.add_argument("--batch-size", type=_positive_int, default=DEFAULTS.batch_size, metavar="B",
-                       help=f"batch size (default {DEFAULTS.batch_size})")
-    check.add_argument("--device", choices=DEVICES, default=DEFAULTS.device,
-                       help=f"where to train (default {DEFAULTS.device}: cuda, then mps, then cpu)")
+    check.add_argument("--steps", type=_positive_int, default=CHECK_DEFAULTS.steps, metavar="N",
+                       help=f"training steps (default {CHECK_DEFAULTS.steps})")
+    check.add_argument("--batch-size", type=_positive_int, default=CHECK_DEFAULTS.batch_size, metavar="B",
+                       help=f"batch size (default {CHECK_DEFAULTS.batch_size})")
+    check.add_argument("--device", choices=DEVICES, default=CHECK_DEFAULTS.device,
+                       help=f"where to train (default {CHECK_DEFAULTS.device}: cuda, then mps, then cpu)")
     check.add_argument("--model", metavar="NAME", help="the class or function to build when the file has several")
-    check.add_argument("--run-dir", default=DEFAULTS.run_dir, metavar="DIR",
-                       help=f"where run logs go (default {DEFAULTS.run_dir})")
-    check.add_argument("--timeout", type=_positive_float, default=DEFAULTS.timeout, metavar="SECONDS",
-                       help=f"stop the check after this long (default {DEFAULTS.timeout:g})")
+    check.add_argument("--run-dir", default=CHECK_DEFAULTS.run_dir, metavar="DIR",
+                       help=f"where run logs go (default {CHECK_DEFAULTS.run_dir})")
+    check.add_argument("--timeout", type=_positive_float, default=CHECK_DEFAULTS.timeout, metavar="SECONDS",
+                       help=f"stop the check after this long (default {CHECK_DEFAULTS.timeout:g})")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     check.add_argument("--compile-check", action="store_true",
                        help="also run torch._dynamo.explain on a copy of the model and report each graph "
@@ -81,8 +81,8 @@ def build_parser(prog: str = "python -m probes", with_ui: bool = False) -> argpa
     doctor.add_argument("model_file", metavar="MODEL_FILE", help="a .py file defining the model")
     doctor.add_argument("checkpoint", metavar="CHECKPOINT", help="a file saved with torch.save")
     doctor.add_argument("--model", metavar="NAME", help="the class or function to build when the file has several")
-    doctor.add_argument("--timeout", type=_positive_float, default=DEFAULTS.timeout, metavar="SECONDS",
-                        help=f"stop after this long (default {DEFAULTS.timeout:g})")
+    doctor.add_argument("--timeout", type=_positive_float, default=CHECK_DEFAULTS.timeout, metavar="SECONDS",
+                        help=f"stop after this long (default {CHECK_DEFAULTS.timeout:g})")
     doctor.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     codes = sub.add_parser("codes", help="list every finding code: severity, detector, watcher, samples, chart",
                            description="Print the findings catalogue (probes/catalog.py): each code with its "

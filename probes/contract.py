@@ -1,9 +1,10 @@
 """What a check is asked to do and what it answers: the one definition of both, and of every default.
 
 `CheckConfig` is a check's settings. The command line's flags, `run_check()` and `CheckJob`, the dashboard's
-widgets and the worker all take their defaults from it (`DEFAULTS`). The job writes it to the worker's config
-file (`to_json()`); the worker reads it back (`from_json()`), refusing a key it does not know, one it needs
-and lacks, or a value of the wrong type, with a message that names it.
+widgets and the worker all take their defaults from it (`CHECK_DEFAULTS`; the Probe's own cadences are
+`probes.DEFAULTS`). The job writes it to the worker's config file (`to_json()`); the worker reads it back
+(`from_json()`), refusing a key it does not know, one it needs and lacks, or a value of the wrong type, with a
+message that names it.
 
 `CheckResult` is what the worker writes to its result file and a job returns (`to_dict()`/`from_dict()`);
 `check --json` prints its PUBLIC_FIELDS. Plain data, no torch: the command line and the dashboard import it.
@@ -153,5 +154,5 @@ def _type_name(hint: Any) -> str:
             list: "a list", dict: "an object"}.get(kind, kind.__name__)
 
 
-# every default, for whoever shows one or passes one on: DEFAULTS.steps, DEFAULTS.timeout, ...
-DEFAULTS = CheckConfig(model_file="")
+# every default, for whoever shows one or passes one on: CHECK_DEFAULTS.steps, CHECK_DEFAULTS.timeout, ...
+CHECK_DEFAULTS = CheckConfig(model_file="")

@@ -8,25 +8,24 @@ import sys
 
 import pytest
 
-from probes.contract import DEFAULTS, PUBLIC_FIELDS, CheckConfig, CheckResult, ContractError
+from probes.contract import CHECK_DEFAULTS, PUBLIC_FIELDS, CheckConfig, CheckResult, ContractError
 
 
 def test_the_command_line_defaults_and_help_are_the_configs():
     from probes.cli import build_parser
     parser = build_parser()
     check = parser.parse_args(["check", "m.py"])
+    d = CHECK_DEFAULTS
     assert (check.steps, check.batch_size, check.device, check.run_dir, check.timeout, check.model,
-            check.compile_check) == (DEFAULTS.steps, DEFAULTS.batch_size, DEFAULTS.device, DEFAULTS.run_dir,
-                                     DEFAULTS.timeout, DEFAULTS.model, DEFAULTS.compile_check)
-    assert parser.parse_args(["checkpoint", "m.py", "c.pt"]).timeout == DEFAULTS.timeout
+            check.compile_check) == (d.steps, d.batch_size, d.device, d.run_dir, d.timeout, d.model, d.compile_check)
+    assert parser.parse_args(["checkpoint", "m.py", "c.pt"]).timeout == d.timeout
     commands = next(a for a in parser._actions if a.dest == "command").choices
     help_text = commands["check"].format_help()
-    for said in (f"training steps (default {DEFAULTS.steps})", f"batch size (default {DEFAULTS.batch_size})",
-                 f"where run logs go (default {DEFAULTS.run_dir})", f"(default {DEFAULTS.timeout:g})"):
+    for said in (f"training steps (default {d.steps})", f"batch size (default {d.batch_size})",
+                 f"where run logs go (default {d.run_dir})", f"(default {d.timeout:g})"):
         assert said in " ".join(help_text.split()), said
     # what the help says today: the contract's values are the documented ones
-    assert (DEFAULTS.steps, DEFAULTS.batch_size, DEFAULTS.device, DEFAULTS.run_dir, DEFAULTS.timeout) == \
-        (20, 8, "auto", "runs", 120.0)
+    assert (d.steps, d.batch_size, d.device, d.run_dir, d.timeout) == (20, 8, "auto", "runs", 120.0)
 
 
 def test_a_job_and_run_check_take_their_defaults_from_the_config():
@@ -34,8 +33,8 @@ def test_a_job_and_run_check_take_their_defaults_from_the_config():
 
     from probes.jobs import CheckJob, run_check
     job = CheckJob("m.py")
-    assert job.config == dataclasses.replace(DEFAULTS, model_file="m.py")
-    assert (job.steps, job.timeout) == (DEFAULTS.steps, DEFAULTS.timeout)
+    assert job.config == dataclasses.replace(CHECK_DEFAULTS, model_file="m.py")
+    assert (job.steps, job.timeout) == (CHECK_DEFAULTS.steps, CHECK_DEFAULTS.timeout)
     assert CheckJob(CheckConfig("m.py", steps=3), batch_size=2).config == CheckConfig("m.py", steps=3, batch_size=2)
     # no default of its own anywhere in the signature: settings are CheckConfig's fields
     assert [p.default for p in inspect.signature(run_check).parameters.values()] == [inspect.Parameter.empty] * 2
@@ -50,11 +49,11 @@ def test_the_dashboard_and_its_launcher_read_the_same_defaults(monkeypatch, tmp_
     from app import launch, paths
     monkeypatch.delenv(paths.RUN_DIR_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
-    assert str(paths.run_root()) == DEFAULTS.run_dir
+    assert str(paths.run_root()) == CHECK_DEFAULTS.run_dir
     parser = argparse.ArgumentParser()
     launch.add_arguments(parser)
     _, env = launch.command(parser.parse_args([]))       # `forgescope ui` with no --logdir
-    assert env[paths.RUN_DIR_ENV] == str(Path(DEFAULTS.run_dir).resolve())
+    assert env[paths.RUN_DIR_ENV] == str(Path(CHECK_DEFAULTS.run_dir).resolve())
 
 
 def test_a_config_round_trips_through_json():
@@ -62,7 +61,8 @@ def test_a_config_round_trips_through_json():
                          run_name="n", timeout=7.5, compile_check=True, checkpoint="c.pt", seed=1,
                          deadline=12.5, result_file="r.json", fault_file="f.txt", run_file="d.txt")
     assert CheckConfig.from_json(config.to_json()) == config
-    assert CheckConfig.from_json(json.dumps({"model_file": "m.py"})) == dataclasses.replace(DEFAULTS, model_file="m.py")
+    assert CheckConfig.from_json(json.dumps({"model_file": "m.py"})) == \
+        dataclasses.replace(CHECK_DEFAULTS, model_file="m.py")
     assert set(json.loads(config.to_json())) == {f.name for f in dataclasses.fields(CheckConfig)}
 
 

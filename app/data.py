@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from probes import replica
+from probes._logschema import is_published
 from probes.detectors import RunData, check_run
 from probes.report import merge_findings
 from probes.runlog import DB_NAME, RunLogError, RunReader
@@ -27,7 +29,8 @@ SERIES = ("grad_norm", "grad_nonfinite", "update_norm", "update_ratio", "weight_
 
 
 def log_version(run_dir: str | os.PathLike) -> tuple:
-    """Changes whenever the run log changes (the database or its write-ahead log): a cache key.
+    """Changes whenever the run log changes (the database or its write-ahead log; for a log published in
+    pieces on a shared filesystem, what probes.replica.version reads): a cache key.
 
     An empty write-ahead log counts as none: a reader opening a closed run creates one and removes it
     again, and that must not read as new steps."""
@@ -35,6 +38,9 @@ def log_version(run_dir: str | os.PathLike) -> tuple:
     root = Path(run_dir)
     # a torch.distributed run: every rank's log counts (rank r writes <run>/rank<r>/run.db)
     for folder in [root, *sorted(root.glob("rank[0-9]*"))]:
+        if is_published(folder):
+            parts.append(replica.version(folder) if (folder / DB_NAME).is_file() else None)
+            continue
         for name in (DB_NAME, DB_NAME + "-wal"):
             try:
                 st = os.stat(folder / name)

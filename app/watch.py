@@ -16,6 +16,7 @@ from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, Fi
 from watchdog.observers import Observer
 
 from probes.runlog import DB_NAME
+from probes.sharedfs import shared_mode
 
 
 class FileWatch(FileSystemEventHandler):
@@ -64,7 +65,11 @@ class RunsWatch(FileSystemEventHandler):
 
     The observer asks the kernel for creations, moves and deletions only, so the steps a busy run writes
     (its write-ahead log) raise no events here. Sessions compare `version` with the one they last saw.
+    On a network filesystem (probes.sharedfs) the kernel hears nothing of what other hosts write, so the
+    run directory is listed every POLL_S instead: one listing and a look for each run's log.
     """
+
+    POLL_S = 2.0
 
     def __init__(self, root: str | os.PathLike):
         super().__init__()
@@ -73,12 +78,35 @@ class RunsWatch(FileSystemEventHandler):
         self._lock = threading.Lock()
         self.version = 0
         self.newest: str | None = None          # the run folder of the latest change
+        self._stop = threading.Event()
+        self._observer = None
+        if shared_mode(self.root):
+            self._seen = self._listing()
+            threading.Thread(target=self._poll, name="forgescope-runs-poll", daemon=True).start()
+            return
         self._observer = Observer()
         self._observer.daemon = True
         self._observer.schedule(self, str(self.root), recursive=True,
                                 event_filter=[DirCreatedEvent, DirMovedEvent, DirDeletedEvent, FileCreatedEvent,
                                               FileMovedEvent, FileDeletedEvent])
         self._observer.start()
+
+    def _listing(self) -> dict[str, bool]:
+        """run folder -> whether its log is there"""
+        try:
+            return {e.name: os.path.isfile(os.path.join(e.path, DB_NAME)) for e in os.scandir(self.root) if e.is_dir()}
+        except OSError:
+            return {}
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.POLL_S):
+            now = self._listing()
+            changed = [name for name in now.keys() | self._seen.keys() if now.get(name) != self._seen.get(name)]
+            self._seen = now
+            if changed:
+                with self._lock:
+                    self.version += 1
+                    self.newest = max(changed, key=lambda n: (n in now, n))
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         path = Path(os.fsdecode(event.dest_path if event.event_type == "moved" else event.src_path))
@@ -93,5 +121,7 @@ class RunsWatch(FileSystemEventHandler):
                 self.newest = parts[0]
 
     def stop(self) -> None:
-        self._observer.stop()
-        self._observer.join(timeout=2)
+        self._stop.set()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=2)

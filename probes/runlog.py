@@ -28,22 +28,13 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = 1
-DB_NAME = "run.db"
+from . import replica, segments, sharedfs
+from ._logschema import DB_NAME, SCHEMA_VERSION, Transaction, create_empty, init_schema
+
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "RunLogError", "RunReader", "RunWriter"]
 
 # float32 keeps per-parameter vectors compact; per-step scalars (loss, times, bytes) keep float64.
 _DTYPES = {"f4": np.float32, "f8": np.float64}
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS layouts(
-    id INTEGER PRIMARY KEY, series TEXT NOT NULL, dtype TEXT NOT NULL, names TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS steps(step INTEGER PRIMARY KEY, time REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS records(step INTEGER NOT NULL, layout INTEGER NOT NULL, data BLOB NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS records_by_layout ON records(layout, step);
-CREATE TABLE IF NOT EXISTS trees(id INTEGER PRIMARY KEY, step INTEGER NOT NULL, tree TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS findings(id INTEGER PRIMARY KEY, step INTEGER, finding TEXT NOT NULL);
-"""
 
 
 class RunLogError(Exception):
@@ -57,48 +48,42 @@ def _json(value: Any) -> str:
 class RunWriter:
     """Appends steps to a run log. One writer per run; not thread-safe (the Probe calls it from one place)."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, shared: bool | None = None):
+        """shared: publish the log in pieces (probes.segments) rather than keep one live file in the run
+        directory; by default where the run directory is on a network or parallel filesystem, or
+        FORGESCOPE_SHARED_FS=1 (probes.sharedfs)."""
         self.path = Path(path)
         made = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._publisher = None
+        self._db = None
         try:
-            if not self.path.exists():
-                self._create()
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            local = self.path
+            if sharedfs.shared_mode(self.path.parent) if shared is None else shared:
+                self._publisher = segments.Publisher(self.path)
+                local = self._publisher.prepare()
+            if not local.exists():
+                create_empty(local)
+            self._db = sqlite3.connect(local, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a commit survives the process being killed (it is in the WAL file);
             # only an OS crash or power loss can drop the last commits. FULL would fsync every step.
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
+            init_schema(self._db)
+            if self._publisher is not None:
+                self._publisher.start()
         except (sqlite3.DatabaseError, OSError) as e:
+            if self._db is not None:
+                self._db.close()
             if made:        # a full disk: leave no empty run folder behind (listings and links would show it)
                 with contextlib.suppress(OSError):
                     self.path.parent.rmdir()
             raise _write_error(self.path, e) from e
+        self.local_path = local     # where the live log is: the run directory, or node-local when published
         self._layouts: dict[tuple, int] = {
             (series, dtype, tuple(json.loads(names))): lid
             for lid, series, dtype, names in self._db.execute("SELECT id, series, dtype, names FROM layouts")
         }
-
-    def _create(self) -> None:
-        """Build the empty log under a temporary name and rename it into place: a reader polling the run
-        directory sees a complete log or none, never a file without its tables."""
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.new")
-        try:
-            db = sqlite3.connect(tmp)
-            try:
-                db.executescript(_SCHEMA)
-                db.execute("INSERT OR IGNORE INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
-                db.commit()
-            finally:
-                db.close()
-            os.replace(tmp, self.path)
-        except BaseException:       # a full disk: no half-written file left in the run folder
-            for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
-            raise
 
     # -- metadata ---------------------------------------------------------------------------------
     def set_meta(self, **items: Any) -> None:
@@ -149,10 +134,19 @@ class RunWriter:
         if rows:            # most steps have none: no statement to run
             self._db.executemany("INSERT INTO findings(step, finding) VALUES(?, ?)", rows)
 
+    def publish(self) -> bool:
+        """Publish what is new now, not at the next interval (a log published in pieces only; see
+        probes.segments): True when something was."""
+        return self._publisher.publish() if self._publisher is not None else False
+
     def close(self) -> None:
+        """Close the log; a published one publishes the rest first (a failure there is said, and the
+        node-local log kept: nothing is lost, and closing never raises for it)."""
         if self._db is not None:
             self._db.close()
             self._db = None
+            if self._publisher is not None:
+                self._publisher.finish()
 
     # -- internals --------------------------------------------------------------------------------
     def _layout(self, series: str, dtype: str, names: tuple) -> int:
@@ -165,7 +159,7 @@ class RunWriter:
         return lid
 
     def _tx(self):
-        return _Transaction(self._db)
+        return Transaction(self._db)
 
     @contextlib.contextmanager
     def _writing(self):
@@ -193,26 +187,6 @@ def _write_error(path: Path, e: Exception) -> RunLogError:
     return RunLogError(f"{path}: cannot write run log ({why})")
 
 
-class _Transaction:
-    def __init__(self, db):
-        self.db = db
-
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, *_):
-        try:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-        except sqlite3.Error:
-            # a COMMIT that failed (disk full) may leave the transaction open: end it, so the next write
-            # (the run's closing status) is tried on its own rather than refused as nested
-            if self.db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    self.db.execute("ROLLBACK")
-            if exc_type is None:
-                raise
-
-
 @dataclass(frozen=True)
 class _Layout:
     series: str
@@ -234,10 +208,7 @@ class RunReader:
         self.path = path
         if not path.is_file():
             raise RunLogError(f"{path}: no run log here")
-        try:
-            self._db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=10, check_same_thread=False)
-        except sqlite3.OperationalError:   # a read-only copy of a finished run
-            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+        self._db = _open_log(path)
         try:
             self._db.execute("PRAGMA query_only=1")
             version = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -338,6 +309,28 @@ class RunReader:
         for lid, series, dtype, names in self._query(
                 "SELECT id, series, dtype, names FROM layouts WHERE id > ?", (known,)):
             self._layouts[lid] = _Layout(series, dtype, tuple(json.loads(names)))
+
+
+def _open_log(path: Path) -> sqlite3.Connection:
+    """A connection to the log at `path`; for a published run (probes.segments), to the writer's live log
+    when it is on this host, else to this process's replica of what is published (probes.replica)."""
+    try:
+        if segments.is_published(path.parent):
+            live = replica.live_log(path.parent)
+            if live is not None:
+                with contextlib.suppress(sqlite3.OperationalError):     # gone meanwhile: the run closed
+                    return _connect(live, "rw")
+            return _connect(replica.replica_for(path.parent), "rw")
+        try:
+            return _connect(path, "rw")
+        except sqlite3.OperationalError:   # a read-only copy of a finished run
+            return _connect(path, "ro")
+    except (sqlite3.Error, OSError) as e:
+        raise RunLogError(f"{path}: cannot read run log ({e})") from e
+
+
+def _connect(path: Path, mode: str) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=10, check_same_thread=False)
 
 
 def _after(after: int | None) -> int:

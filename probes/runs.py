@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from ._logschema import SEGMENTS
 from .runlog import DB_NAME
 
 
@@ -58,9 +59,10 @@ def run_status(run_path: str | os.PathLike, meta: Mapping[str, Any], now: float 
     # signs of life: the heartbeat, and the write-ahead log the writer commits steps to. The database
     # file itself only counts for a log written without a heartbeat (a bare RunWriter): a reader that
     # opens a killed run's log checkpoints it on close and so gives the file a fresh time.
+    # A log published in pieces on a shared filesystem (probes.segments) shows life in its pieces' folder.
     beating = (root / HEARTBEAT_NAME).exists()
     times = []
-    for name in (HEARTBEAT_NAME, DB_NAME + "-wal") if beating else (DB_NAME, DB_NAME + "-wal"):
+    for name in (HEARTBEAT_NAME, DB_NAME + "-wal", SEGMENTS) if beating else (DB_NAME, DB_NAME + "-wal", SEGMENTS):
         try:
             st = os.stat(root / name)
         except OSError:

@@ -6,6 +6,7 @@ Every axis carries its unit; every figure reads at 1280x720 on a shared screen, 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Iterable
 
 import numpy as np
@@ -222,18 +223,70 @@ def compare_figure(runs: dict[str, pd.DataFrame], column: str, *, y_title: str, 
     return _layout(fig, None, "step", y_title, log_y=log_y)
 
 
+MAX_RANK_LINES = 8          # up to this many ranks, a line each; more, the spread across ranks as a band
+NAMED_COLOURS = [RED, ORANGE, PURPLE, GREEN, "#14b8a6", "#eab308"]
+
+
 def rank_figure(ranks: dict[int, pd.DataFrame], column: str, *, title: str, y_title: str, scale: float = 1.0,
-                max_steps: int = 2000) -> go.Figure:
-    """One line per rank of a torch.distributed run for a scalar column (step time, data wait, memory)."""
+                max_steps: int = 1000, named: dict[int, str] | None = None, skip: int = 0) -> go.Figure:
+    """A scalar column (step time, data wait, memory) across the ranks of a torch.distributed run, steps
+    binned to at most max_steps (`skip`: each rank's first steps left out, e.g. the start-up step).
+
+    Up to MAX_RANK_LINES ranks: one line per rank (a bin's max: spikes stay). More: the ranks not named
+    as a band per bin (each rank's mean over the bin, then the median, the middle half and min-max across
+    ranks), and each rank of `named` (rank -> why, e.g. stragglers) as its own labelled line: a legend of
+    a handful of entries, however many ranks."""
+    present = {r: _recorded(s[column], skip) for r, s in sorted(ranks.items()) if column in s}
+    present = {r: f for r, f in present.items() if len(f)}
+    if not present:
+        return empty_figure(f"No rank recorded {column}")
     fig = go.Figure()
-    for rank, scalars in sorted(ranks.items()):
-        if column in scalars and not scalars[column].dropna().empty:
-            data = downsample(scalars[[column]].dropna(), max_steps, how="max") * scale
+    if len(present) <= MAX_RANK_LINES:
+        for rank, values in present.items():
+            data = downsample(values.to_frame(), max_steps, how="max") * scale
             fig.add_trace(go.Scatter(x=data.index, y=data[column], mode="lines", name=f"rank {rank}",
                                      line=dict(color=DEVICE_COLOURS[rank % len(DEVICE_COLOURS)])))
-    if not fig.data:
-        return empty_figure(f"No rank recorded {column}")
+        return _layout(fig, title, "step", y_title)
+    shown = [r for r in (named or {}) if r in present][:len(NAMED_COLOURS)]
+    first = next(iter(present.values())).index
+    if all(f.index.equals(first) for f in present.values()):       # the usual case: every rank at every step
+        frame = pd.DataFrame(np.column_stack([f.to_numpy() for f in present.values()]), index=first,
+                             columns=list(present))
+    else:
+        frame = pd.concat(present, axis=1)
+    binned = downsample(frame, max_steps) * scale
+    others = binned[[r for r in present if r not in shown]]
+    x, values = binned.index, others.to_numpy(dtype=np.float64)
+    quantiles = [0.0, 0.25, 0.5, 0.75, 1.0]
+    if not np.isnan(values).any():
+        low, q1, mid, q3, high = np.quantile(values, quantiles, axis=1)
+    else:
+        with warnings.catch_warnings():         # a bin no rank recorded: a gap
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low, q1, mid, q3, high = np.nanquantile(values, quantiles, axis=1)
+    n = others.shape[1]
+    label = f"{n} ranks" if not shown else f"{n} others"
+    for lo, hi, band, ends, alpha in ((low, high, "min–max", ("min", "max"), 0.15),
+                                      (q1, q3, "middle half", ("25%", "75%"), 0.35)):
+        group = f"{label}: {band}"
+        fig.add_trace(go.Scatter(x=x, y=hi, mode="lines", line=dict(width=0, color=BLUE), legendgroup=group,
+                                 showlegend=False, name=f"{label}: {ends[1]}",
+                                 hovertemplate=f"{ends[1]} %{{y:.4g}}<extra></extra>"))
+        fig.add_trace(go.Scatter(x=x, y=lo, mode="lines", line=dict(width=0, color=BLUE), fill="tonexty",
+                                 fillcolor=f"rgba(59,130,246,{alpha})", legendgroup=group, name=group,
+                                 hovertemplate=f"{ends[0]} %{{y:.4g}}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=x, y=mid, mode="lines", name=f"{label}: median", line=dict(color=BLUE, width=2)))
+    for colour, rank in zip(NAMED_COLOURS, shown):
+        fig.add_trace(go.Scatter(x=x, y=binned[rank], mode="lines", line=dict(color=colour, width=1.5),
+                                 name=f"rank {rank} ({named[rank]})" if named[rank] else f"rank {rank}"))
     return _layout(fig, title, "step", y_title)
+
+
+def _recorded(values: pd.Series, skip: int) -> pd.Series:
+    """The steps a series has a value at, its first `skip` of them left out (numpy: 64 ranks per chart)."""
+    array = values.to_numpy(dtype=np.float64)
+    keep = np.flatnonzero(~np.isnan(array))[skip:]
+    return pd.Series(array[keep], index=values.index[keep], name=values.name)
 
 
 def series_figure(x: list[float], y: list[float], *, y_title: str, title: str | None = None,

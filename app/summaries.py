@@ -11,7 +11,8 @@ import pandas as pd
 
 from app.data import RunView
 from probes.detectors import thresholds as T
-from probes.stats import MemoryTrend, data_wait, judged_weights, memory_trend
+from probes import stats
+from probes.stats import MemoryTrend, RankSpread, data_wait, judged_weights, memory_trend
 
 
 # -- per-layer views --------------------------------------------------------------------------------------
@@ -116,32 +117,47 @@ def memory_summary(scalars: pd.DataFrame) -> dict[str, Any] | None:
     """The Memory page's numbers: which series leads, its last value, the peak and the growth per step
     (bytes, as the memory-growth finding measures it: `growth`) and the steps that growth is over; None when the
     run recorded no memory."""
-    cols = memory_columns(scalars)
-    if not cols:
+    main, peak = memory_peak(scalars)
+    if main is None:
         return None
-    main = next((c for c in MAIN_MEMORY if c in cols), cols[0])
     series = scalars[main].dropna()
-    peak_col = "mem.cuda_peak_bytes" if "mem.cuda_peak_bytes" in cols else main
-    peak = scalars[peak_col].max()
     trend = growth(scalars, main)
-    return {"column": main, "now": float(series.iloc[-1]) if len(series) else None,
-            "peak": float(peak) if pd.notna(peak) else None,
+    return {"column": main, "now": float(series.iloc[-1]) if len(series) else None, "peak": peak,
             "slope": trend.slope if trend else None,
             "window": (int(trend.steps[0]), int(trend.steps[-1])) if trend else None}
 
 
-def rank_table(ranks: dict[int, pd.DataFrame]) -> pd.DataFrame:
+def memory_peak(scalars: pd.DataFrame) -> tuple[str | None, float | None]:
+    """The leading memory series (MAIN_MEMORY's first recorded, else the first mem.* column) and its peak
+    in bytes (the allocator's own per-step peak where it records one); (None, None) without memory."""
+    cols = memory_columns(scalars)
+    if not cols:
+        return None, None
+    main = next((c for c in MAIN_MEMORY if c in cols), cols[0])
+    peak = scalars["mem.cuda_peak_bytes" if "mem.cuda_peak_bytes" in cols else main].max()
+    return main, float(peak) if pd.notna(peak) else None
+
+
+# -- the ranks of a torch.distributed run ------------------------------------------------------------------
+def rank_spread(ranks: dict[int, pd.DataFrame]) -> RankSpread:
+    """Each rank's median step and data wait (the Data loading page's numbers, rank by rank) and the ranks
+    out of line with the others (probes.stats.rank_spread: the stragglers `report` names too)."""
+    return stats.rank_spread(ranks, T.DATA_COMPUTE_QUANTILE)
+
+
+def rank_table(ranks: dict[int, pd.DataFrame], spread: RankSpread | None = None) -> pd.DataFrame:
     """The Ranks page's table: per rank, steps written, median step and data wait (ms, step 0 skipped:
-    start-up), the wait's share of step time, and peak memory (bytes) of the leading memory series."""
+    start-up), the step against the median rank's, the wait's share of step time, and peak memory (bytes)
+    of the leading memory series."""
+    spread = spread or rank_spread(ranks)
+    typical = spread.median_step_s
     rows = []
-    for rank, scalars in sorted(ranks.items()):
-        timing = data_loading_summary(scalars)
-        memory = memory_summary(scalars)
-        rows.append({"rank": rank, "steps": len(scalars),
-                     "median step (ms)": _ms(timing["median_step_s"]),
-                     "median data wait (ms)": _ms(timing["median_wait_s"]),
-                     "waiting for data": timing["share"],
-                     "peak memory": memory["peak"] if memory else None})
+    for t in spread.timings:
+        rows.append({"rank": t.rank, "steps": t.steps, "median step (ms)": _ms(t.median_step_s),
+                     "vs median rank": t.median_step_s / typical if t.median_step_s is not None and typical
+                     else None,
+                     "median data wait (ms)": _ms(t.median_wait_s), "waiting for data": t.wait_share,
+                     "peak memory": memory_peak(ranks[t.rank])[1]})
     return pd.DataFrame(rows)
 
 
@@ -153,6 +169,19 @@ def straggler(table: pd.DataFrame) -> dict[str, Any] | None:
     slowest = int(times.idxmax())
     return {"rank": slowest, "ratio": float(times[slowest] / times.min()),
             "behind_steps": int(table["steps"].max() - table.set_index("rank").loc[slowest, "steps"])}
+
+
+def rank_notes(spread: RankSpread, table: pd.DataFrame) -> dict[str, dict[int, str]]:
+    """What each chart names a rank for, rank -> why (a legend's few words): "step" the stragglers (against
+    the median rank's step), "wait" the ranks waiting longer for data, "memory" the ranks whose peak memory
+    is out of line (the same robust rule, its floor OUTLIER_FLOOR of the median rank's peak)."""
+    step = {o.rank: f"{o.ratio:.2f}x median" for o in spread.stragglers}
+    wait = {o.rank: f"{o.value * 1000:.3g} ms a step" for o in spread.waiting}
+    peaks = table.set_index("rank")["peak memory"].dropna() if len(table) else pd.Series(dtype=float)
+    centre = float(peaks.median()) if len(peaks) else 0.0
+    memory = {r: f"{peaks[r] / centre:.2f}x median peak" for r, _ in
+              stats.high_outliers(peaks.to_dict(), stats.OUTLIER_FLOOR * centre)} if centre > 0 else {}
+    return {"step": step, "wait": wait, "memory": memory}
 
 
 def _ms(seconds: float | None) -> float | None:

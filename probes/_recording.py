@@ -140,9 +140,11 @@ class RunRecording:
             self._add_findings([finding], self.step_count)
 
     def _check_run(self) -> None:
-        """The run checks over everything recorded, once, when the run ends."""
+        """The run checks over everything recorded, once, when the run ends. Not across ranks: at this rank's
+        close the others may not have written (or, on a shared filesystem, published) their last steps, so
+        whoever reads every log (report, the dashboard) compares them, once they are all there."""
         with RunReader(self.run_path) as reader:
-            found = check_run(RunData.from_reader(reader))
+            found = check_run(RunData.from_reader(reader, ranks=False))
         known = [f.to_dict() for f in self.findings]
         self._add_findings([f for f in found if not explained_elsewhere(f.to_dict(), known)], None)
 

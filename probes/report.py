@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from .detectors import RunData, check_run, explained_elsewhere
+from .detectors import thresholds as T
 from .runlog import DB_NAME, RunLogError, RunReader
 from .runs import list_runs, run_status
+from .stats import rank_spread
 
 
 def merge_findings(*groups: list[dict]) -> list[dict]:
@@ -39,6 +41,23 @@ def resolve_run(run_dir: str | Path) -> Path:
     return runs[-1]
 
 
+def rank_summary(data: RunData) -> dict[str, Any] | None:
+    """A torch.distributed run's ranks in a few numbers, however many there are: the logs found and the
+    world size, the median rank's step and data wait (seconds), the stragglers and the ranks waiting longer
+    for data than the others, worst first (probes.stats.rank_spread: the ranks the Ranks page names);
+    None for a run of one process."""
+    if not data.ranks:
+        return None
+    spread = rank_spread({r: d.scalars for r, d in data.ranks.items()}, T.DATA_COMPUTE_QUANTILE)
+    shares = {t.rank: t.wait_share for t in spread.timings}
+    return {"found": len(data.ranks), "world_size": data.meta.get("world_size"),
+            "median_step_s": spread.median_step_s, "median_wait_s": spread.median_wait_s,
+            "stragglers": [{"rank": o.rank, "median_step_s": o.value, "vs_median": o.ratio}
+                           for o in spread.stragglers],
+            "waiting_for_data": [{"rank": o.rank, "median_wait_s": o.value, "share": shares.get(o.rank)}
+                                 for o in spread.waiting]}
+
+
 def report_run(run_dir: str | Path) -> dict[str, Any]:
     base: dict[str, Any] = {"model": None, "device": None, "steps": 0, "run_dir": str(run_dir), "error": None,
                             "findings": []}
@@ -50,6 +69,7 @@ def report_run(run_dir: str | Path) -> dict[str, Any]:
             # a run still being written has not run its checks yet: run them now, report each finding once
             findings = merge_findings(data.findings, [f.to_dict() for f in check_run(data)])
             meta, scalars, ranks = data.meta, data.scalars, len(data.ranks)
+            per_rank = rank_summary(data)
     except RunLogError as e:
         return {**base, "error": str(e)}
     loss = None
@@ -59,6 +79,6 @@ def report_run(run_dir: str | Path) -> dict[str, Any]:
     error = meta.get("error") if status == "failed" else None
     from .findings import notes
     return {"model": meta.get("model"), "device": meta.get("device"), "steps": steps, "run_dir": str(path),
-            "error": error, "findings": findings, "status": status, "ranks": ranks,
+            "error": error, "findings": findings, "status": status, "ranks": ranks, "rank_summary": per_rank,
             "notes": notes(meta.get("not_recorded"), meta.get("not_watched")),
             "loss": loss if loss is None or math.isfinite(loss) else loss}

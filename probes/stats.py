@@ -113,16 +113,18 @@ def data_wait(scalars: pd.DataFrame, num_workers=None, quantile: float = 0.25) -
     own start-up (its processes start one after another); without workers only the first batch does."""
     if "data_wait_s" not in scalars.columns or "step_time_s" not in scalars.columns:
         return None
-    frame = scalars[["data_wait_s", "step_time_s"]].dropna()
+    waits = scalars["data_wait_s"].to_numpy(dtype=np.float64)
+    steps = scalars["step_time_s"].to_numpy(dtype=np.float64)
+    both = ~(np.isnan(waits) | np.isnan(steps))          # in numpy: a page reads this for each of 64 ranks
     warmup = max(1, num_workers) if isinstance(num_workers, int) and not isinstance(num_workers, bool) else 1
-    frame = frame.iloc[warmup:]
-    frame = frame[frame["step_time_s"] > 0]
-    if frame.empty:
+    waits, steps = waits[both][warmup:], steps[both][warmup:]
+    waits, steps = waits[steps > 0], steps[steps > 0]
+    if not len(steps):
         return None
-    wait = float(frame["data_wait_s"].median())
-    compute = float((frame["step_time_s"] - frame["data_wait_s"]).clip(lower=0).quantile(quantile))
+    wait = float(np.median(waits))
+    compute = float(np.quantile(np.clip(steps - waits, 0, None), quantile))
     share = wait / (wait + compute) if wait + compute > 0 else 0.0
-    return DataWait(len(frame), wait, float(frame["step_time_s"].median()), compute, share)
+    return DataWait(len(steps), wait, float(np.median(steps)), compute, share)
 
 
 def loader_workers(meta: dict | None):
@@ -132,3 +134,92 @@ def loader_workers(meta: dict | None):
 
 def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# -- the ranks of a torch.distributed run -----------------------------------------------------------------
+# A rank is out of line when its value lies above the ranks' median by more than OUTLIER_Z robust standard
+# deviations (the modified z-score of Iglewicz and Hoaglin: 1.4826 x the median absolute deviation). Ranks
+# that agree to the microsecond have a MAD near 0, so the deviation counts as at least OUTLIER_FLOOR of the
+# median rank's step: a rank must lose over OUTLIER_Z x OUTLIER_FLOOR (7%) of a step to be named.
+OUTLIER_Z = 3.5
+OUTLIER_FLOOR = 0.02
+
+
+@dataclass(frozen=True)
+class RankTiming:
+    """One rank's step: steps written, and its median step and data wait (seconds) as data_wait reads them."""
+    rank: int
+    steps: int
+    median_step_s: float | None
+    median_wait_s: float | None
+    wait_share: float | None        # data_wait's share: the median wait against the compute
+
+
+@dataclass(frozen=True)
+class OutOfLine:
+    """A rank named for being out of line with the others: its value, and how far above the median rank."""
+    rank: int
+    value: float                    # seconds (the rank's median step, or its median wait)
+    ratio: float                    # value / the median rank's value
+    score: float                    # robust standard deviations above the median rank
+
+
+@dataclass(frozen=True)
+class RankSpread:
+    """The ranks side by side: each rank's timing, the median rank's, and the ranks out of line (worst
+    first): stragglers by step time, and ranks waiting for their data longer than the others."""
+    timings: list[RankTiming]
+    median_step_s: float | None
+    median_wait_s: float | None
+    stragglers: list[OutOfLine]
+    waiting: list[OutOfLine]
+
+    @property
+    def named(self) -> list[int]:
+        """Every rank named (a straggler or waiting for data), worst straggler first."""
+        return list(dict.fromkeys([o.rank for o in self.stragglers] + [o.rank for o in self.waiting]))
+
+
+def high_outliers(values: dict[int, float], floor: float, z: float = OUTLIER_Z) -> list[tuple[int, float]]:
+    """(key, score) of the values more than z robust standard deviations above their median, the deviation
+    taken as at least `floor` (same unit as the values); highest first. Needs 3 values: with 2, each is as
+    far from their median as the other."""
+    if len(values) < 3:
+        return []
+    keys = list(values)
+    x = np.array([values[k] for k in keys], dtype=np.float64)
+    centre = float(np.median(x))
+    scale = max(1.4826 * float(np.median(np.abs(x - centre))), floor)
+    if not scale > 0:
+        return []
+    scores = (x - centre) / scale
+    out = [(keys[i], float(scores[i])) for i in np.flatnonzero(scores > z)]
+    return sorted(out, key=lambda kv: -kv[1])
+
+
+def rank_spread(ranks: dict[int, pd.DataFrame], quantile: float = 0.25) -> RankSpread:
+    """Each rank's scalars -> its timing (data_wait, start-up left out), and the ranks out of line."""
+    timings = []
+    for rank, scalars in sorted(ranks.items()):
+        wait = data_wait(scalars, None, quantile)
+        step = wait.median_step_s if wait else _median_step(scalars)
+        timings.append(RankTiming(rank, len(scalars), step, wait.median_wait_s if wait else None,
+                                  wait.share if wait else None))
+    steps = {t.rank: t.median_step_s for t in timings if t.median_step_s is not None}
+    waits = {t.rank: t.median_wait_s for t in timings if t.median_wait_s is not None}
+    typical = float(np.median(list(steps.values()))) if steps else None
+    typical_wait = float(np.median(list(waits.values()))) if waits else None
+    floor = OUTLIER_FLOOR * (typical or 0.0)
+
+    def named(values: dict[int, float], centre: float | None) -> list[OutOfLine]:
+        return [OutOfLine(r, values[r], values[r] / centre if centre else math.inf, score)
+                for r, score in high_outliers(values, floor)]
+
+    return RankSpread(timings, typical, typical_wait, named(steps, typical), named(waits, typical_wait))
+
+
+def _median_step(scalars: pd.DataFrame) -> float | None:
+    if "step_time_s" not in scalars.columns:
+        return None
+    times = scalars["step_time_s"].dropna().iloc[1:]
+    return float(times.median()) if len(times) else None

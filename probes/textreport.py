@@ -19,6 +19,40 @@ def checkpoint_contents(held: dict[str, Any]) -> str:
     return f"{_plural(int(held.get('tensors') or 0), 'tensor')} {where}{also}"
 
 
+def _ms(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1000:.3g} ms"
+
+
+def _listed(head: str, items: list[str], n: int = 8) -> list[str]:
+    """`head` and the first n items, wrapped between items (an item is never split)."""
+    items = items[:n] + ([f"and {len(items) - n} more"] if len(items) > n else [])
+    lines, line = [], f"    {head}: "
+    for i, item in enumerate(items):
+        text = item + ("," if i < len(items) - 1 else "")
+        if len(line) + len(text) > _WIDTH and line.strip():
+            lines.append(line.rstrip())
+            line = "      "
+        line += text + " "
+    return lines + [line.rstrip()]
+
+
+def rank_lines(summary: dict[str, Any]) -> list[str]:
+    """A torch.distributed run's ranks in a few lines, however many: logs found, the median rank's step,
+    the stragglers and the ranks waiting for data named (the worst 8), never a line per rank."""
+    found, world = summary["found"], summary.get("world_size") or summary["found"]
+    slow = [f"rank {s['rank']} {s['vs_median']:.2f}x" for s in summary.get("stragglers", [])]
+    verdict = "" if slow or found < 3 else " · no straggler"
+    lines = [f"  ranks: {found} of {world} logged · median step {_ms(summary.get('median_step_s'))}{verdict}"]
+    if slow:
+        lines += _listed("stragglers, against the median step", slow)
+    waiting = [f"rank {w['rank']} {_ms(w['median_wait_s'])}"
+               + (f" ({w['share']:.0%} of its step)" if w.get("share") is not None else "")
+               for w in summary.get("waiting_for_data", [])]
+    if waiting:
+        lines += _listed(f"waiting for data (the median rank {_ms(summary.get('median_wait_s'))} a step)", waiting)
+    return lines
+
+
 def render(result: dict[str, Any], title: str) -> str:
     lines = [f"ForgeScope {title}"]
     if result.get("error") and not result.get("model"):
@@ -37,6 +71,8 @@ def render(result: dict[str, Any], title: str) -> str:
     lines.append("  " + " · ".join(facts))
     if result.get("run_dir"):
         lines.append(f"  run log: {result['run_dir']}")
+    if result.get("rank_summary"):
+        lines += rank_lines(result["rank_summary"])
     if held is not None:            # `checkpoint`: what the file holds besides the model's weights
         lines.append(f"  checkpoint: {checkpoint_contents(held)}")
     if result.get("error"):

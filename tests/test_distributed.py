@@ -1,6 +1,7 @@
 """torch.distributed for real: `torchrun --nproc_per_node=2` (gloo, CPU) on the DDP sample, one log per
 rank under one run, and ranks-out-of-sync found from the logs; the cross-rank check on hand-written logs."""
 import json
+import os
 import subprocess
 import sys
 import time
@@ -11,17 +12,19 @@ import pytest
 
 from probes.detectors import RunData, check_run
 from probes.report import report_run
+from probes.textreport import render
 from probes.runlog import RunReader, RunWriter
 from probes.runs import rank_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def torchrun(*args: str, run_dir: Path) -> subprocess.CompletedProcess:
+def torchrun(*args: str, run_dir: Path, ranks: int = 2, env: dict | None = None) -> subprocess.CompletedProcess:
     # `python -m torch.distributed.run` is the `torchrun` command, from this interpreter's environment
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}",
                            "sample_models/train_ddp.py", "--epochs", "1", "--run-dir", str(run_dir), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=None if env is None else {**os.environ, **env})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
@@ -44,6 +47,31 @@ def test_two_ranks_write_one_run_with_a_log_each(tmp_path):
     result = report_run(run)
     assert result["ranks"] == 2 and result["error"] is None
     assert [f["code"] for f in result["findings"] if f["severity"] != "info"] == []
+
+
+def test_eight_ranks_write_one_run_and_report_reads_every_rank(tmp_path):
+    # 8 processes on a 2-core machine: one thread each (torch would start a pool per core in every rank)
+    torchrun("--run-name", "ddp8", run_dir=tmp_path, ranks=8, env={"OMP_NUM_THREADS": "1"})
+    run = tmp_path / "ddp8"
+    ranks = rank_runs(run)
+    assert sorted(ranks) == list(range(8)) and ranks[0] == run
+    assert all(ranks[r] == run / f"rank{r}" for r in range(1, 8))
+    assert not [p for p in tmp_path.iterdir() if p != run]          # no rank went off under a name of its own
+    for rank, path in ranks.items():
+        with RunReader(path) as reader:
+            meta = reader.meta()
+            steps = reader.step_count()
+            checksums = reader.series("param_checksum")
+        assert (meta["rank"], meta["world_size"], meta["backend"]) == (rank, 8, "gloo")
+        assert meta["status"] == "finished" and meta["steps"] == steps
+        assert steps == 2048 // 8 // 32                 # each rank trained on its eighth of the data
+        assert list(checksums.index) == [0] and checksums.shape[1] == 6      # 3 Linear layers' weight and bias
+    result = report_run(run)
+    assert result["ranks"] == 8 and result["error"] is None and result["steps"] == 8
+    assert [f["code"] for f in result["findings"] if f["severity"] != "info"] == []
+    summary = result["rank_summary"]
+    assert (summary["found"], summary["world_size"]) == (8, 8) and summary["median_step_s"] > 0
+    assert "ranks: 8 of 8 logged" in render(result, "report")
 
 
 def test_a_warm_start_loaded_on_rank_0_only_is_ranks_out_of_sync(tmp_path):

@@ -88,12 +88,15 @@ def test_ranks_side_by_side_name_the_straggler():
     assert table.loc[2, "median step (ms)"] == pytest.approx(300.0)        # step 0 (start-up) skipped
     assert table.loc[2, "waiting for data"] == pytest.approx(0.4 / 0.6)
     assert table.loc[0, "peak memory"] == pytest.approx(1.2e9)
+    assert list(table["vs median rank"]) == pytest.approx([1.0, 1.0, 3.0])      # against the median rank's step
     assert straggler(table) == {"rank": 2, "ratio": pytest.approx(3.0), "behind_steps": 1}
     assert straggler(rank_table({0: fast})) is None                        # one rank: nothing to compare
     fig = figures.rank_figure({0: fast, 2: slow}, "step_time_s", title="t", y_title="time (ms)", scale=1000.0)
     assert [t.name for t in fig.data] == ["rank 0", "rank 2"]
     assert list(fig.data[1].y) == pytest.approx([5000.0, 300.0, 300.0])
     assert fig.data[0].line.color != fig.data[1].line.color
+    fig = figures.rank_figure({0: fast, 2: slow}, "step_time_s", title="t", y_title="ms", scale=1000.0, skip=1)
+    assert list(fig.data[1].y) == pytest.approx([300.0, 300.0]) and list(fig.data[1].x) == [1, 2]    # no start-up
     empty = figures.rank_figure({0: fast}, "loss", title="t", y_title="x")
     assert "No rank recorded" in empty.layout.annotations[0].text
 

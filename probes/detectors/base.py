@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
@@ -35,8 +36,9 @@ class RunData:
     RANK_SERIES = ("param_checksum",)
 
     @classmethod
-    def from_reader(cls, reader, loaded: dict[str, pd.DataFrame] | None = None) -> "RunData":
-        """`loaded`: series the caller has read from this reader already (not read twice)."""
+    def from_reader(cls, reader, loaded: dict[str, pd.DataFrame] | None = None, ranks: bool = True) -> "RunData":
+        """`loaded`: series the caller has read from this reader already (not read twice). `ranks`: read the
+        other ranks' logs too (a torch.distributed run)."""
         cache: dict[str, pd.DataFrame] = dict(loaded or {})
 
         def series(name: str) -> pd.DataFrame:
@@ -46,20 +48,31 @@ class RunData:
 
         data = cls(meta=reader.meta(), tree=reader.tree(), scalars=reader.scalars(), series=series,
                    findings=reader.findings())
-        ranks = rank_runs(reader.run_dir)
-        for rank, path in ranks.items():
-            try:
-                data.ranks[rank] = data if path == reader.run_dir else cls._rank(path)
-            except RunLogError:
-                pass            # a rank whose log is not written yet (or damaged) is left out
+        if ranks:
+            data.ranks = cls.rank_logs(reader.run_dir, data)
         return data
 
     @classmethod
-    def _rank(cls, path) -> "RunData":
-        """Another rank's log, read whole now (its reader is closed at once): what the rank views need."""
+    def rank_logs(cls, run_dir, this: "RunData", scalars: dict | None = None) -> dict[int, "RunData"]:
+        """Every rank's log of a torch.distributed run ({} for one process), `this` standing for the one at
+        run_dir. `scalars`: the ranks' scalars the caller holds already (a live view), not read again."""
+        out: dict[int, RunData] = {}
+        for rank, path in rank_runs(run_dir).items():
+            try:
+                out[rank] = this if path == Path(run_dir) else cls._rank(path, (scalars or {}).get(rank))
+            except RunLogError:
+                pass            # a rank whose log is not written yet (or damaged) is left out
+        return out
+
+    @classmethod
+    def _rank(cls, path, scalars: pd.DataFrame | None = None) -> "RunData":
+        """Another rank's log, read now (its reader is closed at once): what the rank views need.
+        Its scalars come without the wall-time column (`series("scalars")`, not `scalars()`): at 64 ranks
+        x 10,000 steps, joining every step's time costs 40% of reading the ranks, and nothing reads it."""
         with RunReader(path) as reader:
             loaded = {name: reader.series(name) for name in cls.RANK_SERIES}
-            return cls(meta=reader.meta(), tree=None, scalars=reader.scalars(),
+            return cls(meta=reader.meta(), tree=None,
+                       scalars=reader.series("scalars") if scalars is None else scalars,
                        series=lambda name: loaded.get(name, pd.DataFrame()), findings=reader.findings())
 
 

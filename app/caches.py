@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections import OrderedDict
 
 import streamlit as st
 
-from app.data import RunView, extend_run, load_run
+from app import longrun
+from app.data import LIVE_CHECK_EVERY_S, RunView, extend_run, load_run
 from app.watch import FileWatch, RunsWatch
 from probes.runs import run_status
 
@@ -47,30 +49,79 @@ def devices() -> _Devices:
     return _Devices()
 
 
-class _Views:
-    """The runs on screen, shared by every session: each read whole once, then extended with only the
-    steps written since (app.data.extend_run) whenever its log changes."""
-
-    KEEP = 16
+class _Run:
+    """One run on screen: its last view, the log version it reflects, and its own lock (held by the one
+    session bringing it up to date; the others are served the last view meanwhile, never kept waiting)."""
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._items: OrderedDict[str, tuple[tuple, RunView]] = OrderedDict()
+        self.lock = threading.Lock()
+        self.version: tuple | None = None
+        self.view: RunView | None = None
+        self.checking = False           # a long run's checks are running in the background
+        self.check_s = 0.0              # how long its last check took
+
+
+class _Views:
+    """The runs on screen, shared by every session: each read once (app.data.load_run), then extended with only
+    the steps written since (app.data.extend_run) whenever its log changes. One session refreshes a run at a
+    time; a session that finds a refresh under way shows the view it has (one refresh old) rather than wait.
+    A long run's checks (app.longrun: a worker process over the whole log) run in a thread, off every page's
+    path, at most every LIVE_CHECK_EVERY_S and using at most ~1/CHECK_SHARE of the time."""
+
+    KEEP = 16
+    CHECK_SHARE = 5
+
+    def __init__(self):
+        self._lock = threading.Lock()       # the table of runs only, never held while a run is read
+        self._items: OrderedDict[str, _Run] = OrderedDict()
 
     def get(self, path: str, version: tuple) -> RunView:
         with self._lock:
-            cached = self._items.get(path)
-            if cached is not None and cached[0] == version:
-                view = cached[1]
-                if view.status == "running":        # silent since: killed? (its files do not change)
-                    view.status = run_status(view.path, view.meta)
-            else:
-                view = extend_run(cached[1]) if cached is not None else load_run(path)
-            self._items[path] = (version, view)
+            entry = self._items.setdefault(path, _Run())
             self._items.move_to_end(path)
             while len(self._items) > self.KEEP:
                 self._items.popitem(last=False)
-            return view
+        if entry.view is None:              # the first look at this run: those opening it wait for it
+            with entry.lock:
+                if entry.view is None:
+                    entry.view, entry.version = load_run(path), version
+            return entry.view
+        if entry.version == version:
+            view = entry.view
+            if view.status == "running":        # silent since: killed? (its files do not change)
+                view.status = run_status(view.path, view.meta)
+        elif entry.lock.acquire(blocking=False):
+            try:
+                if entry.version != version:
+                    entry.view, entry.version = extend_run(entry.view), version
+            finally:
+                entry.lock.release()
+        self._maybe_check(entry)
+        return entry.view
+
+    def _maybe_check(self, entry: _Run) -> None:
+        view = entry.view
+        if view.long is None or entry.checking:
+            return
+        since = time.monotonic() - view.checked_at
+        ended = view.status != "running" and view.meta.get("status") != view.checked_status
+        if ended or (view.status == "running" and since >= max(LIVE_CHECK_EVERY_S, self.CHECK_SHARE * entry.check_s)):
+            entry.checking = True
+            threading.Thread(target=self._check, args=(entry,), daemon=True, name="forgescope-check").start()
+
+    @staticmethod
+    def _check(entry: _Run) -> None:
+        started, status = time.monotonic(), entry.view.meta.get("status")
+        try:
+            found = longrun.check(entry.view.path)
+            with entry.lock:                # onto the newest view (a refresh carries it forward)
+                entry.view.findings = found
+                entry.view.checked_at, entry.view.checked_status = time.monotonic(), status
+        except Exception:       # noqa: BLE001 - a log unreadable for a moment: the next check tries again
+            entry.view.checked_at = time.monotonic()
+        finally:
+            entry.check_s = time.monotonic() - started
+            entry.checking = False
 
 
 @st.cache_resource

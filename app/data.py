@@ -21,6 +21,8 @@ from probes.report import merge_findings
 from probes.runlog import DB_NAME, RunLogError, RunReader
 from probes.runs import list_runs, rank_runs, run_status
 
+from app import longrun
+
 # a run log written to within this long is "running"; older and never closed, "stopped"
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 # per-parameter series the pages read, in the order the export lists them
@@ -61,6 +63,8 @@ class RunView:
     series: dict[str, pd.DataFrame] = field(default_factory=dict)
     ranks: dict[int, pd.DataFrame] = field(default_factory=dict)    # scalars of each rank; {} for one process
     checked_at: float = 0.0         # when the run checks last ran over it (time.monotonic())
+    long: Any = None                # a long run held downsampled (app.longrun.LongRun); None: every step exact
+    checked_status: Any = None      # the run's status in its meta when a long run's checks last ran
 
     @property
     def name(self) -> str:
@@ -68,7 +72,14 @@ class RunView:
 
     @property
     def steps(self) -> int:
-        return len(self.scalars)
+        return self.long.steps if self.long is not None else len(self.scalars)
+
+    @property
+    def downsampled(self) -> tuple[int, int] | None:
+        """(the first step shown exact, the bucket width before it) when old steps are bucketed, else None."""
+        if self.long is None or self.long.boundary is None or self.long.width <= 1:
+            return None
+        return self.long.boundary, self.long.width
 
     def get(self, name: str) -> pd.DataFrame:
         return self.series.get(name, pd.DataFrame(index=pd.Index([], name="step")))
@@ -83,6 +94,8 @@ def load_run(run_dir: str | os.PathLike) -> RunView:
     """Everything the pages need from one run log; RunLogError (naming the file) when it cannot be read."""
     path = Path(run_dir)
     with RunReader(path) as reader:
+        if reader.step_count() > longrun.LONG_AFTER and not rank_runs(path):     # held downsampled
+            return longrun.load(path, reader)
         series = {name: reader.series(name) for name in reader.series_names() if name != "scalars"}
         data = RunData.from_reader(reader, loaded=series)
         view = RunView(path=path, meta=data.meta, status=run_status(path, data.meta), tree=data.tree,
@@ -102,6 +115,8 @@ def extend_run(view: RunView, *, recheck: bool | None = None) -> RunView:
         meta = reader.meta()
         if meta.get("started") != view.meta.get("started"):
             return load_run(path)
+        if view.long is not None:
+            return longrun.extend(view, reader)
         last = _last_step(view.scalars)
         scalars = _append(view.scalars, reader.scalars(after=last))
         series = dict(view.series)
@@ -117,7 +132,8 @@ def extend_run(view: RunView, *, recheck: bool | None = None) -> RunView:
             try:
                 with RunReader(rank_path) as other:
                     before = ranks.get(rank, pd.DataFrame())
-                    ranks[rank] = _append(before, other.scalars(after=_last_step(before)))
+                    # as RunData._rank reads a rank: its scalars without the wall-time column
+                    ranks[rank] = _append(before, other.series("scalars", after=_last_step(before)))
             except RunLogError:
                 pass
         status = run_status(path, meta)
@@ -127,12 +143,13 @@ def extend_run(view: RunView, *, recheck: bool | None = None) -> RunView:
             recheck = status != "running" or time.monotonic() - view.checked_at >= LIVE_CHECK_EVERY_S
         if recheck:
             data = RunData(meta=meta, tree=tree, scalars=scalars, series=fresh.get, findings=logged)
-            if ranks:           # the cross-rank checks read every rank's checksums (small)
-                others = RunData.from_reader(reader).ranks
-                data.ranks = {r: data if r == 0 else d for r, d in others.items()}
+            if ranks:           # the cross-rank checks read every rank's checksums (small), not its steps again
+                data.ranks = RunData.rank_logs(path, data, ranks)
             _check(fresh, data)
         else:                   # a watcher's finding logged since the last check is shown now
             fresh.findings = _sorted(merge_findings(fresh.findings, logged))
+    if fresh.steps > longrun.LONG_AFTER and not ranks:     # grown long: held downsampled from now on
+        longrun.from_view(fresh)
     return fresh
 
 
@@ -227,7 +244,12 @@ def severity_counts(findings: list[dict]) -> dict[str, int]:
 
 # -- export ----------------------------------------------------------------------------------------------
 def statistics_frame(run: RunView) -> pd.DataFrame:
-    """The run's statistics in long form: step, statistic, name, value (scalars have name '')."""
+    """The run's statistics in long form: step, statistic, name, value (scalars have name ''). Every step
+    exact: a run shown downsampled is read again from its log."""
+    if run.long is not None:
+        with RunReader(run.path) as reader:
+            run = RunView(path=run.path, meta=run.meta, status=run.status, tree=run.tree, scalars=reader.scalars(),
+                          findings=[], series={name: reader.series(name) for name in SERIES})
     parts = []
     scal = run.scalars.drop(columns=["time"], errors="ignore")
     if not scal.empty:

@@ -92,7 +92,14 @@ def sidebar() -> None:
         # a job's progress and a live run are polled twice a second (a new step on screen within ~1 s); a
         # watched file, and the run directory for new runs, once a second
         period = 0.5 if CHECK.running or following else 1.0
-        st.fragment(run_every=period)(_poll)()
+        # run inline by this full rerun, the poll must not rerun the app for a changed log: the page below
+        # is about to draw it. (It did: at 1,000 steps/s the log always changed by then, so every rerun
+        # restarted here and the page, its step counter and charts, was never drawn while the run went on.)
+        ss.full_run = True
+        try:
+            st.fragment(run_every=period)(_poll)()
+        finally:
+            ss.full_run = False
 
 
 def _poll() -> None:
@@ -139,7 +146,7 @@ def _follow_live() -> None:
     if path is None or not ss.get("follow", True):      # the toggle is shown only while a run is live
         return
     version = (path, log_version(path))
-    if ss.get("live_version") is None or ss.live_version[0] != version[0]:
+    if ss.get("live_version") is None or ss.live_version[0] != version[0] or ss.get("full_run"):
         ss.live_version = version
     elif version != ss.live_version:
         # the step counter in the header follows every half second; the charts are redrawn at most every

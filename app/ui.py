@@ -41,6 +41,11 @@ def header(title: str, run: RunView | None) -> None:
     following = run.status == "running" and ss.get("follow", True)
     # a live run's badge, step count and speed refresh on their own, twice a second, from a few rows
     st.fragment(run_every=0.5 if following else None)(_run_caption)(run, following)
+    if run.downsampled:
+        first, width = run.downsampled
+        st.caption(f"A long run: steps before {first:,} are shown at 1 in {width:,} (each bucket's lowest and highest "
+                   f"value, so spikes stay visible); the last {run.steps - first:,} steps are exact. The findings "
+                   "and the exports read every step.")
 
 
 def _run_caption(run: RunView, live: bool) -> None:

@@ -213,6 +213,8 @@ while time.time() - t0 < seconds or not steps or steps[-1] < 400:
     open_files()
     if time.time() - t0 > 120:
         break
+view = extend_run(view)          # the steps published since this round's extend
+open_files()
 json.dump({"connects": connects, "held": held, "steps": steps, "view": len(view.scalars)}, open(out, "w"))
 """
 
@@ -301,6 +303,8 @@ def test_two_nodes_write_one_run_and_report_sees_every_rank_and_step(tmp_path, m
             assert r.step_count() == 2048 // 4 // 32                # every step of every rank
     result = report_run(run)
     assert result["ranks"] == 4 and result["error"] is None
+    with RunReader(run) as r:   # rank 0 did not compare the ranks at its close: node 1 had not published all
+        assert "ranks-out-of-sync" not in [f["code"] for f in r.findings()]
     raised = [f for f in result["findings"] if f["severity"] != "info"]
     assert [f["code"] for f in raised] == ["ranks-out-of-sync"], [(f["code"], f["title"]) for f in raised]
     found = raised[0]                           # rank 0 (node 0) against the ranks of node 1
@@ -349,11 +353,10 @@ def test_a_node_killed_mid_run_reads_as_stopped_with_what_it_published(tmp_path,
             written = r.step_count()
         monkeypatch.setenv("FORGESCOPE_HOST_ID", "login")
         assert 20 <= published <= written < 20 * 16
-    for rank in (0, 1):         # node 0's ranks closed their logs when their peers vanished
+    for rank in (0, 1):         # node 0's ranks failed when their peers vanished, or their launcher ended them
         with RunReader(run / ("rank1" if rank else "")) as r:
-            assert r.meta()["status"] == "failed" and "RuntimeError" in r.meta()["error"]
-    result = report_run(run)
-    assert result["ranks"] == 4 and "RuntimeError" in result["error"]
+            assert run_status(run / ("rank1" if rank else ""), r.meta(), now=later) in ("failed", "stopped")
+    assert report_run(run)["ranks"] == 4
 
 
 def test_the_run_list_follows_a_shared_run_directory_by_listing_it(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 import streamlit as st
 
-from app import longrun
+from app import longrun, server
 from app.data import LIVE_CHECK_EVERY_S, RunView, extend_run, load_run
 from app.watch import FileWatch, RunsWatch
 from probes.runs import run_status
@@ -94,6 +94,7 @@ class _Views:
             try:
                 if entry.version != version:
                     entry.view, entry.version = extend_run(entry.view), version
+                    server.trim_memory()        # the frames this refresh replaced: back to the system
             finally:
                 entry.lock.release()
         self._maybe_check(entry)

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from app.paths import MODEL_ENV, RUN_DIR_ENV
-from app.server import ALLOW_REMOTE_RUN_ENV, ALLOW_REMOTE_RUN_FLAG, LOOPBACK, is_loopback, streamlit_flags
+from app.server import (ALLOW_REMOTE_RUN_ENV, ALLOW_REMOTE_RUN_FLAG, LOOPBACK, MALLOC_ARENAS, is_loopback,
+                        streamlit_flags)
 from probes.contract import CHECK_DEFAULTS
 
 MAIN = Path(__file__).resolve().with_name("main.py")
@@ -42,6 +43,7 @@ def command(args) -> tuple[list[str], dict[str, str]]:
     logdir = args.logdir or env.get(RUN_DIR_ENV) or CHECK_DEFAULTS.run_dir
     env[RUN_DIR_ENV] = str(Path(logdir).expanduser().resolve())
     env[MODEL_ENV] = args.model_file or ""     # none named: the dashboard shows the runs and runs nothing
+    env.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)     # read by glibc as the server starts (app.server)
     argv = [sys.executable, "-m", "streamlit", "run", str(MAIN),
             *streamlit_flags(args.host, args.port, args.allowed_host, headless=args.no_browser)]
     if args.allow_remote_run:

@@ -13,7 +13,11 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app import session, sidebar  # noqa: E402
+from app import server, session, sidebar  # noqa: E402
+
+if not getattr(server, "_arenas_capped", False):     # once per server process
+    server._arenas_capped = True
+    server.cap_malloc_arenas()
 
 st.set_page_config(page_title="ForgeScope", page_icon=":material/troubleshoot:", layout="wide")
 

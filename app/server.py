@@ -128,3 +128,48 @@ def runs_blocked() -> str | None:
             f"can reach it could make it run any .py file. Run logs are shown as usual. To run model files here "
             f"anyway, restart it with {ALLOW_REMOTE_RUN_FLAG} (forgescope ui --host {where} {ALLOW_REMOTE_RUN_FLAG}) "
             f"or set {ALLOW_REMOTE_RUN_ENV}=1.")
+
+
+# glibc gives each thread that allocates its own malloc arena (up to 8 per core), and Streamlit runs every
+# session's script in a thread of its own: what a refresh frees stays in those arenas, and a server following
+# a 1,000,000-step run held ~100 MiB more than it used (benchmarks/live.py: peak 358 MiB). Capping the arenas
+# (MALLOC_ARENA_MAX, set by `forgescope ui`; mallopt for a server started otherwise, once its first threads
+# exist) and handing freed memory back after each refresh of a run (malloc_trim) keep it to what is used.
+MALLOC_ARENAS = "2"
+_M_ARENA_MAX = -8           # glibc's malloc.h
+_TRIM_EVERY_S = 1.0
+_libc = None
+_trimmed = 0.0
+
+
+def _glibc():
+    global _libc
+    if _libc is None:
+        import ctypes
+        import ctypes.util
+        try:
+            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _libc = lib if hasattr(lib, "malloc_trim") and hasattr(lib, "mallopt") else False
+        except OSError:
+            _libc = False
+    return _libc
+
+
+def cap_malloc_arenas() -> bool:
+    """At most MALLOC_ARENAS malloc arenas from now on, unless MALLOC_ARENA_MAX set them; False where there is
+    no glibc (macOS, musl): nothing changes there."""
+    libc = _glibc()
+    if not libc or os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    return bool(libc.mallopt(_M_ARENA_MAX, int(MALLOC_ARENAS)))
+
+
+def trim_memory() -> bool:
+    """Hand the memory malloc holds free back to the system, at most every _TRIM_EVERY_S (a few ms)."""
+    global _trimmed
+    import time
+    libc = _glibc()
+    if not libc or time.monotonic() - _trimmed < _TRIM_EVERY_S:
+        return False
+    _trimmed = time.monotonic()
+    return bool(libc.malloc_trim(0))

@@ -31,6 +31,18 @@ def pytest_xdist_auto_num_workers(config):
     return max(1, min(4, cores))
 
 
+# The files that take longest (the corpus, a minute of setup; the live-loop, browser and multi-process
+# ones), scheduled first: with one file per test process (`--dist loadfile`), a long file taken last makes
+# a tail in which the other processes have nothing left to do.
+LONGEST_FIRST = ("test_realworld.py", "test_live.py", "test_browser.py", "test_checkpoint.py", "test_cli.py",
+                 "test_cluster.py", "test_distributed.py", "test_load.py", "test_security.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))      # stable: each file keeps its order
+
+
 def pytest_addoption(parser):
     parser.addoption("--overwrite", action="store_true",
                      help="rewrite the golden files under tests/test_output/ from the current output")

@@ -75,10 +75,10 @@ def test_buggy_sample_findings_then_every_page(server, open_page, tmp_path):
     page.goto(url)
     page.get_by_text("unregistered-module").first.wait_for(timeout=30_000)
     shown_after = time.monotonic() - opened
+    page.get_by_text("nn.ModuleList").first.wait_for(timeout=30_000)    # the card's fix, streamed after its title
     no_exception(page)
     body = page.inner_text("body")
     assert "plain list of 3 module(s)" in body and "sample_models/unregistered_module.py:15" in body
-    assert "nn.ModuleList" in body
     page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)     # the loss chart drawn
     page.screenshot(path=str(tmp_path / "findings.png"))
     timings = {"findings_s": round(shown_after, 2)}

@@ -1,6 +1,8 @@
 """A long run on the dashboard: held downsampled (the last steps exact, older ones as per-bucket min and max),
 extended with only its new steps, checked over the whole log, exported exact; and one session never waits
 for another's refresh. The sizes are shrunk (app.longrun's constants) so a few thousand steps are "long"."""
+import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -124,3 +126,43 @@ def test_a_session_is_served_the_last_view_while_another_refreshes_the_run(small
     refresher.join(30)
     assert got["a"].steps == 150
     assert views.get(str(tmp_path), ("v2",)) is got["a"]
+
+
+TRIM = r"""
+import json, threading
+from app import server
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+kept, out = [], {}
+def refresh():                      # a session's thread builds frames, keeps a tenth, drops the rest
+    junk = [bytes(1000) for _ in range(200_000)]
+    kept.extend(junk[::10])
+    del junk
+    out["freed"] = rss()
+t = threading.Thread(target=refresh)
+t.start()
+t.join()
+out["trimmed"] = server.trim_memory()
+out["again"] = server.trim_memory()         # at most once a second
+out["after"] = rss()
+print(json.dumps(out))
+"""
+
+
+def test_memory_a_refresh_frees_goes_back_to_the_system_and_the_launcher_caps_arenas(monkeypatch):
+    """What a session's thread frees stays in its malloc arena until trim_memory hands it back (glibc): the
+    server's memory follows what it holds, not its peak. `forgescope ui` starts the server with two arenas."""
+    import argparse
+    import subprocess
+
+    from app import launch
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    out = subprocess.run([sys.executable, "-c", TRIM], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    got = json.loads(out.stdout)
+    assert got["trimmed"] is True and got["again"] is False
+    assert got["freed"] - got["after"] > 50, got          # of ~180 MiB freed, most pages were wholly free
+    parser = argparse.ArgumentParser()
+    launch.add_arguments(parser)
+    _, env = launch.command(parser.parse_args([]))
+    assert env["MALLOC_ARENA_MAX"] == "2"

@@ -172,6 +172,31 @@ def _walk_container(value, path: str, depth: int = 0) -> Iterator[tuple[str, Any
             yield from _walk_container(v, f"{path}[{i}]", depth + 1)
 
 
+@functools.lru_cache(maxsize=1024)
+def _reads_mode(cls: type) -> bool:
+    """Whether a module class's behaviour can depend on train()/eval(): a dropout, or a forward whose source
+    mentions `training` (a DropPath, a custom noise layer). Unreadable source counts as yes."""
+    if issubclass(cls, nn.modules.dropout._DropoutNd):
+        return True
+    forward = getattr(cls, "forward", None)
+    if forward is None or getattr(forward, "__module__", "").startswith("torch."):
+        return False
+    try:
+        return "training" in inspect.getsource(forward)
+    except (TypeError, OSError):
+        return True
+
+
+def _matters(module: nn.Module) -> bool:
+    """An unregistered module only goes wrong when it holds state (weights, buffers: not trained, moved or
+    saved) or acts by the mode (eval() does not reach it): a stateless function wrapper kept in a dict is
+    fine."""
+    for sub in module.modules():
+        if sub._parameters or sub._buffers or _reads_mode(type(sub)):
+            return True
+    return False
+
+
 _MODULE_STATE = frozenset(vars(nn.Module()))      # what Module.__init__ sets: training, _parameters, hook dicts
 
 
@@ -197,6 +222,8 @@ def unregistered_attributes(path: str, module: nn.Module) -> list[dict[str, Any]
             continue
         hits = list(_walk_container(value, full))
         mods = [(p, o) for p, o in hits if isinstance(o, nn.Module)]
+        if not any(_matters(o) for _, o in mods):
+            mods = []
         params = [(p, o) for p, o in hits if isinstance(o, torch.Tensor) and o.requires_grad and o.is_leaf]
         for kind, group in (("module", mods), ("parameter", params)):
             if group:

@@ -54,6 +54,38 @@ def test_unregistered_containers_are_found_with_their_lines():
         assert item["location"].endswith(f":{line_of(Containers, f'self.{path} =')}"), path
 
 
+class DropPath(nn.Module):
+    """Stochastic depth: no weights, but it acts by the mode (eval() must reach it)."""
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        return x * (torch.rand(x.shape[0], 1) > self.p) / (1 - self.p)
+
+
+class Rotary(nn.Module):
+    """A stateless function wrapper, as transformers' kernel hub keeps them in a private dict."""
+    def forward(self, q, k):
+        return q.flip(-1), k.flip(-1)
+
+
+class Stateless(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self._kernel_funcs = {"rotary": Rotary()}            # no weights, no buffers, no mode: harmless
+        self.acts = [nn.ReLU(), nn.GELU()]
+        self.drops = [DropPath(0.1), DropPath(0.2)]          # the bug: eval() never switches them off
+        self.dropouts = [nn.Dropout(0.1)]                    # the same for nn.Dropout
+
+
+def test_an_unregistered_module_matters_by_its_state_or_its_mode():
+    by_path = {u["path"]: u for u in snapshot(Stateless())["unregistered"]}
+    assert set(by_path) == {"drops", "dropouts"}
+
+
 def test_clean_model_has_nothing_unregistered_and_no_findings():
     tree = snapshot(Clean())
     assert tree["unregistered"] == [] and tree["uninitialised"] == []

@@ -59,7 +59,7 @@ def memory_growth(data: RunData) -> list[Finding]:
 # -- seen live, from autograd -------------------------------------------------------------------------
 def kept_graphs(step: int, kept: list[int], kinds: list[str], where: str | None) -> Finding:
     """At `step`, the graphs of the earlier steps `kept` (of these kinds: "model output", "loss") still live."""
-    what = " and ".join(f"the {k}s" for k in kinds)
+    what = " and ".join(f"the {k}es" if k.endswith("s") else f"the {k}s" for k in kinds)
     return Finding(
         code=CODE, severity="warning",
         title=f"The autograd graphs of {len(kept)} earlier steps are still alive: memory grows every step",

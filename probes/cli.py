@@ -69,10 +69,18 @@ def build_parser(prog: str = "python -m probes", with_ui: bool = False) -> argpa
     check.add_argument("--compile-check", action="store_true",
                        help="also run torch._dynamo.explain on a copy of the model and report each graph "
                             "break (info findings)")
+    check.add_argument("--diff", action="store_true",
+                       help="print the patch (a unified diff) of each finding whose fix is mechanical")
+    check.add_argument("--fix", action="store_true",
+                       help="apply those patches to MODEL_FILE (backup: MODEL_FILE.bak) and check again; a fix "
+                            "that does not make its finding go away is rolled back")
     report = sub.add_parser("report", help="summarise a recorded run (finished or still running)",
                             description="Summarise a run log: a run directory, or a folder of runs (the newest).")
     report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (holding run.db) or a folder of runs")
     report.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    report.add_argument("--diff", action="store_true",
+                        help="print the patch of each finding whose fix is mechanical (never applied: the "
+                             "script may be running)")
     doctor = sub.add_parser("checkpoint", help="does a checkpoint load into the model? (never runs pickled code)",
                             description="Build the model from MODEL_FILE in a worker process, read CHECKPOINT "
                                         "with torch.load(weights_only=True) and compare it with the model's "
@@ -100,16 +108,35 @@ def main(argv: list[str] | None = None, prog: str = "python -m probes", with_ui:
         from .catalog import print_codes
         return print_codes(as_json=args.json)
     if args.command == "check":
-        result = run_check(CheckConfig(args.model_file, steps=args.steps, batch_size=args.batch_size,
-                                       device=args.device, model=args.model, run_dir=args.run_dir,
-                                       timeout=args.timeout, compile_check=args.compile_check))
+        config = CheckConfig(args.model_file, steps=args.steps, batch_size=args.batch_size, device=args.device,
+                             model=args.model, run_dir=args.run_dir, timeout=args.timeout,
+                             compile_check=args.compile_check)
+        result = run_check(config)
+        if args.fix:
+            from .fixing import fix
+            return fix(config, result, as_json=args.json, title=f"check {args.model_file}")
     elif args.command == "checkpoint":
         result = run_check(CheckConfig(args.model_file, model=args.model, timeout=args.timeout, device="cpu",
                                        checkpoint=args.checkpoint))
     else:
         from .report import report_run
         result = report_run(args.run_dir)
-    return emit(result, as_json=args.json, title=f"{args.command} {getattr(args, 'model_file', None) or args.run_dir}")
+        from .patches import attach
+        attach(result["findings"])          # shown, never applied: the script may still be running
+    code = emit(result, as_json=args.json, title=f"{args.command} {getattr(args, 'model_file', None) or args.run_dir}")
+    if getattr(args, "diff", False) and not args.json:
+        print_patches(result)
+    return code
+
+
+def print_patches(result: dict[str, Any]) -> None:
+    patches = [f for f in result.get("findings", []) if f.get("patch")]
+    print()
+    if not patches:
+        print("No patch: none of these findings has a fix ForgeScope can write for certain.")
+    for f in patches:
+        print(f"# {f['code']} at {f['location']}")
+        print(f["patch"], end="")
 
 
 def run(prog: str = "python -m probes", with_ui: bool = False) -> int:

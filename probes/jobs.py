@@ -33,7 +33,10 @@ _POLL_S = 0.05
 def run_check(model_file: str | os.PathLike | CheckConfig, **settings: Any) -> dict[str, Any]:
     """Check a model file in a worker subprocess (settings: CheckConfig's fields); returns the result dict
     (CheckResult.to_dict(): the public fields, error_location, stage, notes)."""
-    return CheckJob(model_file, **settings).start().wait()
+    result = CheckJob(model_file, **settings).start().wait()
+    from .patches import attach
+    attach(result["findings"])          # the `patch` of each finding whose fix is mechanical
+    return result
 
 
 class CheckJob:

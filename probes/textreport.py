@@ -99,4 +99,7 @@ def render(result: dict[str, Any], title: str) -> str:
         for text in (f.get("detail"), f"fix: {f['fix']}" if f.get("fix") else None):
             if text:
                 lines += textwrap.wrap(text, _WIDTH, initial_indent="        ", subsequent_indent="        ")
+        if f.get("patch"):
+            lines.append("        patch: ready (--diff shows it" + (", check --fix applies it)"
+                                                                   if title.startswith("check") else ")"))
     return "\n".join(lines)

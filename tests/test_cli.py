@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -119,7 +120,8 @@ def assert_public_shape(result: dict) -> None:
     assert set(result) == PUBLIC_KEYS, result
     assert isinstance(result["findings"], list)
     for f in result["findings"]:
-        assert set(f) == FINDING_KEYS, f
+        assert set(f) - {"patch"} == FINDING_KEYS, f        # patch: optional, the fix as a unified diff
+        assert isinstance(f.get("patch", ""), str), f
         assert f["severity"] in SEVERITIES, f
         assert isinstance(f["evidence"], dict), f
 
@@ -598,3 +600,81 @@ def test_bad_arguments_of_every_command(args, says):
     assert run.code == 2, run
     assert says in run.stderr, run
     assert "usage: python -m probes" in run.stderr and run.stdout == "" and "Traceback" not in run.output
+
+
+# -- --diff and --fix (probes/patches, probes/fixing.py) -----------------------------------------------
+def test_diff_prints_the_patch_and_writes_nothing(tmp_path):
+    copy = tmp_path / "unregistered_module.py"
+    shutil.copy(REPO / "sample_models/unregistered_module.py", copy)
+    before = copy.read_bytes()
+    run = probes("check", copy, "--steps", "3", "--run-dir", tmp_path / "runs", "--diff")
+    assert run.code == 1, run
+    assert "patch: ready (--diff shows it, check --fix applies it)" in run.stdout
+    assert "-        self.hidden = [nn.Linear(width, width) for _ in range(depth)]" in run.stdout
+    assert "+        self.hidden = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])" in run.stdout
+    assert copy.read_bytes() == before and not (tmp_path / "unregistered_module.py.bak").exists()
+    as_json = probes("check", copy, "--steps", "3", "--run-dir", tmp_path / "runs", "--json").json()
+    assert_public_shape(as_json)
+    [finding] = as_json["findings"]
+    assert finding["patch"].startswith(f"--- {copy}\n+++ {copy}\n@@ ")
+
+
+def test_fix_applies_the_patches_keeps_a_backup_and_checks_again(tmp_path):
+    copy = tmp_path / "unregistered_parameter.py"         # two findings, two patches, one after the other
+    shutil.copy(REPO / "sample_models/unregistered_parameter.py", copy)
+    before = copy.read_bytes()
+    run = probes("check", copy, "--steps", "3", "--run-dir", tmp_path / "runs", "--fix")
+    assert run.code == 0, run
+    assert "2 fix(es) kept" in run.stdout and "No problems found." in run.stdout, run
+    assert (tmp_path / "unregistered_parameter.py.bak").read_bytes() == before
+    text = copy.read_text()
+    assert "self.scale = nn.Parameter(torch.ones(64))" in text
+    assert "self.biases = nn.ParameterList([nn.Parameter(torch.zeros(classes)) for _ in range(heads)])" in text
+
+
+ROLLBACK = """import torch
+from torch import nn
+from torch.nn import functional as F
+
+monitored = []
+total = 0
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def make_batch(batch_size: int):
+    return torch.randn(batch_size, 32), torch.randint(0, 10, (batch_size,))
+
+
+def train_step(model, batch, optimizer, loss_fn):
+    global total
+    x, y = batch
+    loss = F.cross_entropy(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    monitored.append(model(x))
+    total += loss
+    return loss
+"""
+
+
+def test_a_fix_that_leaves_the_finding_is_rolled_back(tmp_path):
+    """Two things keep a graph every step; the finding names the loss's line, and the patch detaches the
+    running total made from it. The monitoring list still keeps the outputs' graphs, so the re-check still
+    reports memory-growth: the file is put back as it was, and the command says why."""
+    path = tmp_path / "kept_twice.py"
+    path.write_text(ROLLBACK)
+    before = path.read_bytes()
+    run = probes("check", path, "--steps", "8", "--run-dir", tmp_path / "runs", "--fix")
+    assert "+    total += loss.detach()" in run.stdout, run
+    assert "rolled back: memory-growth is still reported" in run.stdout, run
+    assert path.read_bytes() == before and (tmp_path / "kept_twice.py.bak").read_bytes() == before
+    assert run.code == 0, run          # a warning, as before the fix

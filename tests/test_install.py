@@ -129,14 +129,22 @@ def test_forgescope_check_and_report_match_python_m_probes(installed, tmp_path):
 
     def same(result):
         return {**result, "run_dir": None,
-                "findings": [{**f, "location": f["location"] and f["location"].rsplit("/", 1)[-1]}
+                "findings": [{**f, "location": f["location"] and f["location"].rsplit("/", 1)[-1],
+                              "patch": f.get("patch") and f["patch"].split("\n", 2)[2]}     # hunks, not names
                              for f in result["findings"]]}
     assert same(a) == same(b) and a["findings"][0]["code"] == "unregistered-module"
     report = subprocess.run([str(forgescope), "report", a["run_dir"], "--json"], cwd=work, env=env,
                             capture_output=True, text=True, timeout=120)
     ours = subprocess.run([sys.executable, "-m", "probes", "report", a["run_dir"], "--json"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
-    assert report.returncode == ours.returncode == 1 and json.loads(report.stdout) == json.loads(ours.stdout)
+    # a finding's location is relative to the folder the run was recorded from: only there is its file found,
+    # and with it the patch
+    assert "patch" in json.loads(report.stdout)["findings"][0]
+
+    def unpatched(text):
+        result = json.loads(text)
+        return {**result, "findings": [{k: v for k, v in f.items() if k != "patch"} for f in result["findings"]]}
+    assert report.returncode == ours.returncode == 1 and unpatched(report.stdout) == unpatched(ours.stdout)
     # the same exit code 2 and message for a file that is not there
     missing = subprocess.run([str(forgescope), "check", "nope.py"], cwd=work, env=env, capture_output=True, text=True)
     assert missing.returncode == 2 and "nope.py: no such file" in missing.stderr + missing.stdout

@@ -21,7 +21,7 @@ CASES = cases()
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
     out = tmp_path_factory.mktemp("corpus") / "outcomes.json"
-    proc = subprocess.run([sys.executable, "-m", "tests.realworld.corpus", "--quiet", "--json", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "tests.realworld.corpus", "--quiet", "--patches", "--json", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert out.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     return {o["case"]: o for o in json.loads(out.read_text())}
@@ -51,6 +51,15 @@ def test_the_corpus_as_a_whole(outcomes):
     assert len(correct) + len(bugs) == len(CASES)
     assert [o["case"] for o in correct if o["verdict"] != "clean"] == []
     assert sum(o["verdict"] == "found" for o in bugs) >= 0.95 * len(bugs)
+
+
+def test_every_patch_offered_on_the_corpus_is_right(outcomes):
+    """Each bug reproduction whose code has a mechanical fix: its patches applied to a copy, the copy run
+    again (tests/realworld/corpus.py --patches). No patch may be wrong; most such cases get one."""
+    patched = [o["patch"] for o in outcomes.values() if "patch" in o]
+    assert len(patched) >= 40
+    assert [(p["case"], p["said"]) for p in patched if p["verdict"] == "wrong"] == []
+    assert sum(p["verdict"] == "right" for p in patched) >= 0.7 * len(patched)
 
 
 def _param(case):

@@ -63,6 +63,7 @@ class Outcome:
     error: str | None = None                   # the check (or the loop) failed
     crashed: str | None = None                 # the child died or hung
     seconds: float = 0.0
+    steps: int = 0                             # training steps recorded
 
     @property
     def verdict(self) -> str:
@@ -203,7 +204,8 @@ def _outcome(child: _Child, status: int | None, timed_out: bool = False) -> Outc
     findings = [f for f in result.get("findings", [])
                 if f.get("severity") != "info" or (case.kind == "bugs" and f.get("code") in
                                                    {code for code, _ in case.expected})]
-    return Outcome(case, findings=findings, error=result.get("error"), seconds=seconds)
+    return Outcome(case, findings=findings, error=result.get("error"), seconds=seconds,
+                   steps=int(result.get("steps") or 0))
 
 
 def run_children(selected: list[Case], jobs: int = 1, timeout: float = CASE_TIMEOUT_S, progress=None
@@ -280,6 +282,68 @@ def matrix(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+# -- patches: each mechanical fix applied to a copy of the case, and the copy run again ------------------
+@dataclass
+class PatchOutcome:
+    case: str
+    codes: list[str]                 # the mechanical codes the case expects
+    patched: list[str]               # the codes a patch was offered for
+    verdict: str                     # "right", "wrong" (the code is still reported, or the copy fails or reports
+                                     # something new), or "no patch"
+    said: str = ""                   # for a wrong one, what the patched copy reported
+
+
+def patch_outcomes(outcomes: list[Outcome], jobs: int = 1) -> list[PatchOutcome]:
+    """For every bug case that expects a code with a mechanical fix (probes.patches.codes()): its findings'
+    patches applied one after the other to a copy of the file (each made against the copy as the last one
+    left it, as `check --fix` does), then the copy run again. Right when the patched copy runs, no longer
+    reports a patched code, and reports nothing the original did not."""
+    from probes.patches import apply_in_turn, codes
+    mechanical = set(codes())
+    results, copies = {}, []
+    work = Path(tempfile.mkdtemp(prefix="forgescope-patches-"))
+    try:
+        for o in outcomes:
+            wanted = sorted({c for c, _ in o.case.expected if c in mechanical})
+            if o.case.kind != "bugs" or not wanted:
+                continue
+            copy = work / o.case.path.parent.name / o.case.path.name
+            copy.parent.mkdir(exist_ok=True)
+            shutil.copy2(o.case.path, copy)
+            shown = os.path.relpath(o.case.path)      # as the case's findings name it
+            moved = [{**f, "location": str(copy) + f["location"][len(shown):]} for f in o.findings
+                     if f["code"] in wanted and (f.get("location") or "").startswith(shown + ":")]
+            patched = [f["code"] for f, _ in apply_in_turn(moved, only=copy.resolve())]
+            results[o.case.name] = PatchOutcome(o.case.name, wanted, sorted(set(patched)), "no patch")
+            if patched:
+                copies.append((o, read_case(copy, "bugs")))
+        reruns = run_children([c for _, c in copies], jobs) if copies else []
+        for (o, _), again in zip(copies, reruns):
+            r = results[o.case.name]
+            before = {f["code"] for f in o.findings}
+            now = {f["code"] for f in again.findings}
+            left = sorted(now & set(r.patched))
+            # a file that could not be built or trained before is checked in full only now: what else it
+            # reports then was hidden, not made by the patch
+            new = sorted(now - before) if o.steps and not o.error else []
+            ok = not again.crashed and not (again.error and not o.error) and not left and not new
+            r.verdict = "right" if ok else "wrong"
+            if not ok:
+                failed = again.crashed or (again.error.strip().splitlines()[-1][:200] if again.error else "")
+                r.said = " ".join(filter(None, [failed, f"still reports {left}" if left else "",
+                                                f"newly reports {new}" if new else ""]))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return list(results.values())
+
+
+def patch_matrix(results: list[PatchOutcome]) -> str:
+    got = [r for r in results if r.patched]
+    right = sum(r.verdict == "right" for r in got)
+    return (f"bug cases with a mechanical code: {len(results)}   got a patch {len(got)}   right {right}   "
+            f"wrong {len(got) - right}   no patch {len(results) - len(got)}")
+
+
 def describe(o: Outcome) -> str:
     said = ", ".join(f"{f['code']} @ {f['module']!r}" for f in o.findings) or "nothing"
     want = ", ".join(f"{c} @ {m!r}" for c, m in o.case.expected) or "nothing"
@@ -297,16 +361,27 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write every outcome as JSON")
     parser.add_argument("--quiet", action="store_true", help="print only cases that are not clean/found")
     parser.add_argument("--jobs", type=int, metavar="N", help="cases run at a time (default: one per core, at most 4)")
+    parser.add_argument("--patches", action="store_true",
+                        help="also apply each bug case's patches to a copy and run it again (probes.patches)")
     args = parser.parse_args(argv)
     selected = cases(args.names)
     outcomes = run_all(selected, progress=lambda o: (args.quiet and o.ok) or print(describe(o), flush=True),
                        jobs=args.jobs)
     print()
     print(matrix(outcomes))
+    patched = patch_outcomes(outcomes, args.jobs or default_jobs()) if args.patches else []
+    if args.patches:
+        for r in patched:
+            if not args.quiet or r.verdict == "wrong":
+                print(f"{r.verdict:9s} {r.case:45s} codes {', '.join(r.codes)}; patched {', '.join(r.patched) or '-'}"
+                      + (f"; {r.said}" if r.said else ""))
+        print(patch_matrix(patched))
     if args.json:
+        by_case = {r.case: r for r in patched}
         Path(args.json).write_text(json.dumps([{"case": o.case.name, "verdict": o.verdict, "findings": o.findings,
-                                                "error": o.error, "crashed": o.crashed} for o in outcomes],
-                                               indent=1))
+                                                "error": o.error, "crashed": o.crashed,
+                                                **({"patch": vars(by_case[o.case.name])} if o.case.name in by_case
+                                                   else {})} for o in outcomes], indent=1))
     return 0 if all(o.ok for o in outcomes) else 1
 
 

@@ -112,7 +112,7 @@ def check_progress(job: CheckJob) -> tuple[float, str]:
     """The sidebar's progress bar: steps done of steps asked for, once the first is recorded."""
     ss = st.session_state
     done, total = job.progress()
-    why = " (file saved)" if ss.get("job_reason") == "file saved" else ""
+    why = {"file saved": " (file saved)", "fix applied": " (fix applied)"}.get(ss.get("job_reason"), "")
     label = f"Checking {Path(ss.model_file).name}{why}: step {done} of {total}" if done else \
         f"Starting {Path(ss.model_file).name}{why}: importing torch and the model…"
     return min(done / max(total, 1), 1.0), label

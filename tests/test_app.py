@@ -94,6 +94,25 @@ def test_findings_page_shows_the_buggy_samples_finding(runs, monkeypatch):
     assert "nn.ModuleList" in text                                  # the fix
 
 
+def test_the_card_shows_the_patch_and_offers_it_only_where_it_may_write(runs, monkeypatch, listening):
+    """The buggy sample's card: its patch as a diff, with Apply fix while the dashboard listens on loopback
+    and was pointed at this file; shared beyond this machine, or opened on another file, the diff stays and
+    the button goes, saying why. (The click itself is tested in a real browser: tests/test_browser.py.)"""
+    root, buggy, _ = runs
+    at = app(monkeypatch, root, BUGGY).run()
+    [diff] = [c.value for c in at.code if c.language == "diff"]
+    assert "+        self.hidden = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])" in diff
+    assert [b.label for b in at.button if b.label == "Apply fix"] == ["Apply fix"]
+    listening("0.0.0.0")
+    monkeypatch.setenv("FORGESCOPE_ALLOW_REMOTE_RUN", "1")          # runs allowed: writes never are
+    at = app(monkeypatch, root, BUGGY).run()
+    assert [c.language for c in at.code].count("diff") == 1 and "Apply fix" not in [b.label for b in at.button]
+    assert "listens beyond 127.0.0.1, so it never writes files" in text_of(at)
+    listening("127.0.0.1")
+    at = app(monkeypatch, root, CLEAN, run=Path(buggy["run_dir"]).name).run()    # the buggy run, another file
+    assert "Apply fix" not in [b.label for b in at.button] and "not the model file" in text_of(at)
+
+
 @pytest.mark.parametrize("sample, code, line, chart", [
     ("gradients_accumulate", "gradients-accumulate", 34, True),
     ("loss_input_mismatch", "loss-input-mismatch", 29, False),

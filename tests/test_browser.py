@@ -121,6 +121,29 @@ def test_saving_the_model_file_rechecks_it_without_a_click(server, open_page, tm
     page.screenshot(path=str(tmp_path / "after_fix.png"))
 
 
+def test_apply_fix_writes_the_patch_and_the_card_goes_away_without_another_click(server, open_page, tmp_path):
+    """The card's diff, one click on Apply fix: the file is patched (the original kept beside it), the check
+    runs again by itself, and the finding's card is gone."""
+    url, _, _ = server
+    model = tmp_path / "layers.py"
+    shutil.copy(ROOT / "sample_models/unregistered_module.py", model)
+    original = model.read_bytes()
+    page = open_page()
+    page.goto(f"{url}/?model={quote(str(model))}")
+    page.get_by_role("button", name="Apply fix").wait_for(timeout=90_000)    # checked on open, patch shown
+    # the diff, highlighted: its added line
+    page.locator("code").filter(has_text="nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])") \
+        .first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Apply fix").click()
+    page.get_by_text("No problems found").first.wait_for(timeout=90_000)
+    no_exception(page)
+    assert page.locator("text=unregistered-module").count() == 0
+    assert page.get_by_role("button", name="Apply fix").count() == 0
+    assert (tmp_path / "layers.py.bak").read_bytes() == original
+    assert "self.hidden = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])" in model.read_text()
+    page.screenshot(path=str(tmp_path / "after_apply.png"))
+
+
 def test_a_model_file_that_exits_leaves_the_dashboard_serving(server, open_page, tmp_path):
     url, _, _ = server
     model = tmp_path / "exits.py"

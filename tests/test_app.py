@@ -113,6 +113,44 @@ def test_the_card_shows_the_patch_and_offers_it_only_where_it_may_write(runs, mo
     assert "Apply fix" not in [b.label for b in at.button] and "not the model file" in text_of(at)
 
 
+LIVE_LOOP = """import torch
+from torch import nn
+from probes import Probe
+
+
+def train(run_dir):
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Probe(model, optimizer, run_dir=run_dir) as probe:
+        for _ in range(4):
+            loss = model.forward(torch.randn(8, 4)).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            probe.step()
+"""
+
+
+def test_a_training_scripts_card_shows_the_patch_and_never_applies_it(tmp_path, monkeypatch):
+    """A live run's finding in the training script: the diff is shown, without Apply fix (the script may be
+    running), and the card says so."""
+    import importlib.util
+    script = tmp_path / "my_train.py"
+    script.write_text(LIVE_LOOP)
+    spec = importlib.util.spec_from_file_location("my_train", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.train(str(tmp_path / "runs"))
+    [run] = [p.name for p in (tmp_path / "runs").iterdir() if (p / "run.db").is_file()]
+    at = app(monkeypatch, tmp_path / "runs", str(script), run=run).run()
+    assert not at.exception
+    [diff] = [c.value for c in at.code if c.language == "diff"]
+    assert "+            loss = model(torch.randn(8, 4)).pow(2).mean()" in diff
+    assert "Apply fix" not in [b.label for b in at.button]
+    assert "this run is a training script's" in text_of(at)
+    assert script.read_text() == LIVE_LOOP
+
+
 @pytest.mark.parametrize("sample, code, line, chart", [
     ("gradients_accumulate", "gradients-accumulate", 34, True),
     ("loss_input_mismatch", "loss-input-mismatch", 29, False),

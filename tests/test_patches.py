@@ -157,6 +157,23 @@ UNCERTAIN = {
     "returns inside": ("eval-mode-missing", 4, {"context": "torch.no_grad()", "modules": ["drop"]},
                        "import torch\ndef evaluate(model, x):\n    with torch.no_grad():\n"
                        "        return model(x)\n"),
+    # the model's probabilities are thresholded elsewhere: without its sigmoid, `> 0.5` would mean another thing
+    "thresholded": ("loss-input-mismatch", 10, {"loss": "binary_cross_entropy_with_logits",
+                                               "input_came_from": "sigmoid", "expected": "logits"},
+                    "import torch\nfrom torch import nn\nclass A(nn.Module):\n    def __init__(self):\n"
+                    "        super().__init__()\n        self.fc = nn.Linear(2, 1)\n    def forward(self, x):\n"
+                    "        return torch.sigmoid(self.fc(x))\ndef loss_fn(p, y):\n"
+                    "    return nn.functional.binary_cross_entropy_with_logits(p, y)\n"
+                    "def eval_step(model, batch):\n    return (model(batch[0]) > 0.5).float().mean()\n"),
+    # the kept losses are backpropagated together later: kept on purpose
+    "backpropagated later": ("memory-growth", 4, {"kept_steps": [0, 1], "kinds": ["loss"]},
+                             "losses = []\ndef step(model, x, i, optimizer):\n    loss = model(x).sum()\n"
+                             "    losses.append(loss)\n    if i % 4 == 3:\n"
+                             "        torch.stack(losses).mean().backward()\n        optimizer.step()\n"),
+    # a base class from another file may already have the attribute name the layer would take
+    "foreign base": ("layer-created-in-forward", 6, {"class": "Linear", "registered_as": None},
+                     "from torch import nn\nfrom mylib import Base\nclass M(Base):\n    def __init__(self):\n"
+                     "        super().__init__()\n    def forward(self, x):\n        return nn.Linear(4, 2)(x)\n"),
     # a hand-written update has no optimizer to zero
     "hand-written": ("gradients-accumulate", 3, {"optimizer": -1, "optimizer_class": "the hand-written update"},
                      "def step(model, x, probe):\n    loss = model(x).sum()\n    loss.backward()\n"
@@ -173,6 +190,17 @@ def test_no_patch_where_the_change_is_not_certain(case, tmp_path):
     with pytest.raises(NotCertain):         # refused for a reason, not by a failure of ours
         _patchers()[code](Source(source.encode()), finding, line)
     assert patch_for(finding) is None
+
+
+def test_zero_grad_goes_before_the_first_backward_of_the_step(tmp_path):
+    """Two losses backpropagated into one step: zero_grad() between them would drop the first's gradients."""
+    path = tmp_path / "two.py"
+    source = ("def step(model, batch, optimizer):\n    x, y = batch\n    model(x).sum().backward()\n"
+              "    model(y).sum().backward()\n    optimizer.step()\n")
+    path.write_text(source)
+    patch = patch_for({"code": "gradients-accumulate", "location": f"{path}:4",
+                       "evidence": {"optimizer": 0, "optimizer_class": "SGD"}})
+    assert patch.after.decode() == source.replace("    model(x)", "    optimizer.zero_grad()\n    model(x)", 1)
 
 
 def test_a_file_that_does_not_parse_or_moved_on_gets_no_patch(tmp_path):

@@ -88,6 +88,13 @@ def memory_growth(source: Source, finding: dict, line: int) -> Edits:
         keeper = keepers[0]
     value = _kept_value(keeper)
     require(not isinstance(value, (cst.Tuple, cst.List, cst.Dict, cst.Set)), "several tensors")
+    # kept on purpose when it is backpropagated later (a loss summed over steps, then .backward())
+    call = expr_stmt_call(keeper)
+    store = dotted(call.func.value) if call is not None else dotted(keeper.body[0].target)
+    require(store is not None and not any(
+        (is_method_call(n, "backward") and _reads(source, n.func.value, {store.split(".")[0]}))
+        or (source.resolve(call_name(n)) or "").startswith(("torch.autograd.backward", "torch.autograd.grad"))
+        for n in source.nodes(cst.Call)), "backpropagated later")
     require(not any(is_method_call(value, m) for m in _DETACHED) and call_name(value) not in ("float", "int"),
             "already a number")
     edits = Edits()

@@ -48,6 +48,28 @@ def _module_of(source: Source, cls: cst.ClassDef, attribute: str) -> cst.Call | 
     return found[0] if len(found) == 1 and isinstance(found[0], cst.Call) else None
 
 
+def _reads_probabilities(source: Source) -> bool:
+    """A comparison with a number strictly between 0 and 1 (`prob > 0.5`), or a rounding, anywhere; random
+    draws compared with one (`torch.rand(n) < 0.6`, making data) are no reading of the model."""
+    for node in source.nodes((cst.Comparison, cst.Call)):
+        if isinstance(node, cst.Call):
+            if (call_name(node) or "").rsplit(".", 1)[-1] == "round" or \
+                    isinstance(node.func, cst.Attribute) and node.func.attr.value == "round":
+                return True
+            continue
+        sides = [node.left, *(c.comparator for c in node.comparisons)]
+        if any(_random(source, side) for side in sides):
+            continue
+        if any(isinstance(side, cst.Float) and 0 < float(side.value) < 1 for side in sides):
+            return True
+    return False
+
+
+def _random(source: Source, expr: cst.CSTNode) -> bool:
+    return any((source.resolve(call_name(c)) or "").startswith(("torch.rand", "random.", "numpy.random."))
+               for c in source.nodes(cst.Call, within=expr))
+
+
 def _outputs(value: cst.BaseExpression) -> list[cst.BaseExpression]:
     """What a forward returns: the value, or each element of a tuple, list or dict it builds."""
     if isinstance(value, (cst.Tuple, cst.List)):
@@ -121,6 +143,9 @@ def loss_input_mismatch(source: Source, finding: dict, line: int) -> Edits:
                 return edits
     candidates = _in_forward(source, kind, to_log)
     require(len(candidates) == 1, "not one model ending in the activation")
+    # the model's outputs change: where the file reads them as probabilities (a threshold, a rounding)
+    # taking the activation out would change its meaning there
+    require(to_log or not _reads_probabilities(source), "its outputs are read as probabilities")
     return candidates[0]
 
 

@@ -9,10 +9,28 @@ from ._cst import Edits, Source, call_name, dotted, expr_stmt_call, is_method_ca
 
 def _backward_statement(source: Source, line: int) -> cst.SimpleStatementLine:
     stmt = source.statement_at(line)
-    require(isinstance(stmt, cst.SimpleStatementLine) and any(
-        is_method_call(n, "backward") or is_method_call(n, "manual_backward")     # Lightning's
-        for n in source.nodes(cst.Call, within=stmt)), "no backward() on the line")
+    require(isinstance(stmt, cst.SimpleStatementLine) and _has_backward(source, stmt),     # or Lightning's
+            "no backward() on the line")
     return stmt
+
+
+def _has_backward(source: Source, node: cst.CSTNode) -> bool:
+    return any(is_method_call(n, "backward") or is_method_call(n, "manual_backward")
+               for n in source.nodes(cst.Call, within=node))
+
+
+def _first_backward(source: Source, block: cst.CSTNode, at: int) -> cst.SimpleStatementLine:
+    """The first backward() of the step that the backward at `block.body[at]` belongs to: going up the block
+    from it to the step() before it (or the block's start). Several losses backpropagated into one step all
+    count: zero_grad() goes before the first of them, never between them."""
+    first = block.body[at]
+    for earlier in reversed(block.body[:at]):
+        if any(is_method_call(n, "step") for n in source.nodes(cst.Call, within=earlier)):
+            break
+        if _has_backward(source, earlier):
+            require(isinstance(earlier, cst.SimpleStatementLine), "a backward() in a nested block")
+            first = earlier
+    return first
 
 
 def _stepped_optimizer(call: cst.Call | None) -> str | None:
@@ -64,6 +82,7 @@ def gradients_accumulate(source: Source, finding: dict, line: int) -> Edits:
     require(_optimizer_like(source, optimizer, str(ev.get("optimizer_class"))), "steps something else")
     scope = source.function_of(stmt) or source.module
     elsewhere = [n for n in source.nodes(cst.Call, within=scope) if is_method_call(n, "zero_grad", optimizer)]
+    stmt = _first_backward(source, block, at)
     edits = Edits()
     if elsewhere:
         # called once, outside the loop that steps: moved into it, before the backward
@@ -97,7 +116,7 @@ def optimizer_not_stepping(source: Source, finding: dict, line: int) -> Edits:
                     "no step() of it after")
             edits = Edits()
             edits.remove(s)
-            edits.insert_before(stmt, s.with_changes(leading_lines=[ln for ln in s.leading_lines
+            edits.insert_before(_first_backward(source, block, at), s.with_changes(leading_lines=[ln for ln in s.leading_lines
                                                                     if ln.comment is not None]))
             return edits
         require(_stepped_optimizer(call) is None, "step() comes first")

@@ -211,6 +211,13 @@ def layer_created_in_forward(source: Source, finding: dict, line: int) -> Edits:
                    if isinstance(a.value, cst.Name) and a.value.value == me}
     require(attributes <= set_in_init, "reads attributes __init__ does not set")
     taken = source.self_attributes(cls, me)
+    # a new attribute must not take a base class's name: its bases are nn.Module or classes of this file
+    for base in cls.bases:
+        name = dotted(base.value)
+        local = [c for c in source.nodes(cst.ClassDef) if c.name.value == name and c is not cls]
+        require(source.resolve(name) == "torch.nn.Module" or len(local) == 1, "a base class defined elsewhere")
+        if local:
+            taken |= source.self_attributes(local[0], me)
     edits = Edits()
     parent = source.parent(ctor)
     stmt = source.statement_at(line)

@@ -125,6 +125,12 @@ UNCERTAIN = {
                                                 "items": ["pairs[0][0]", "pairs[0][1]"]},
                      "from torch import nn\nclass M(nn.Module):\n    def __init__(self):\n"
                      "        super().__init__()\n        self.pairs = [[nn.Linear(2, 2), nn.ReLU()]]\n"),
+    # a function beside the layer: nn.ModuleList would raise on it
+    "a function in the list": ("unregistered-module", 6, {"attribute": "ops", "container": "list", "count": 1,
+                                                         "items": ["ops[0]"]},
+                               "from torch import nn\nimport torch.nn.functional as F\nclass M(nn.Module):\n"
+                               "    def __init__(self):\n        super().__init__()\n"
+                               "        self.ops = [nn.Linear(4, 4), F.relu]\n"),
     # step() every k batches: accumulation on purpose, with zero_grad() where the user put it
     "accumulation": ("gradients-accumulate", 4, {"optimizer": 0, "optimizer_class": "SGD"},
                      "def step(model, batch, optimizer, i):\n    x, y = batch\n    loss = model(x).sum()\n"

@@ -7,7 +7,8 @@ import re
 
 import libcst as cst
 
-from ._cst import BUILTINS, LOOPS, Edits, Source, call_name, dotted, expr_stmt_call, require, statement
+from ._cst import (BUILTINS, LOOPS, Edits, Source, call_name, dotted, expr_stmt_call, is_method_call, require,
+                   statement)
 
 # what each registering container supports beyond iteration, len() and indexing: a file that calls anything
 # else on the attribute would break
@@ -106,9 +107,18 @@ def _container(source: Source, finding: dict, line: int, what: str) -> Edits:
     else:
         require(isinstance(value, (cst.List, cst.ListComp, cst.Tuple, cst.GeneratorExp))
                 or empty and call_name(value) == "list", "not a literal list")
-        require(not any(isinstance(e.value, (cst.List, cst.Tuple, cst.Dict, cst.BaseString, cst.Integer,
-                                             cst.Float)) for e in getattr(value, "elements", ())),
-                "holds something that is not a module")
+        # everything in it must be what the run saw: modules (a function such as F.relu in the list would make
+        # the registering container raise)
+        if isinstance(value, (cst.List, cst.Tuple)) and value.elements:       # (an empty one is appended to)
+            require(len(value.elements) == ev.get("count") and all(isinstance(e, cst.Element) for e in value.elements),
+                    "holds something that is not a module")
+        elif isinstance(value, (cst.ListComp, cst.GeneratorExp)):
+            require(isinstance(value.elt, cst.Call), "builds something that may not be a module")
+        cls = source.class_of(fn)
+        for node in source.nodes(cst.Call, within=cls) if cls is not None else ():
+            if is_method_call(node, "append", f"{me}.{attribute}") or is_method_call(node, "insert", f"{me}.{attribute}"):
+                added = node.args[-1].value if node.args else None
+                require(isinstance(added, (cst.Call, cst.Name)), "appends something that may not be a module")
     cls = source.class_of(fn)
     require(cls is not None and _uses_fit(source, cls, me, attribute, wrapper), "used as a plain container")
     edits = Edits()

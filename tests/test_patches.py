@@ -232,3 +232,32 @@ def test_apply_refuses_a_file_changed_since_and_keeps_a_backup(tmp_path):
     patch = patch_for(finding)
     backup = apply(patch)
     assert backup.read_text().endswith("# edited\n") and path.read_text().endswith("return model(x)  # edited\n")
+
+
+FORMS = {
+    # super(Cls) without self: an unbound super whose __init__ never reaches nn.Module's
+    "unbound super": ("missing-super-init", 4, {"class": "M"},
+                      "from torch import nn\nclass M(nn.Module):\n    def __init__(self):\n"
+                      "        super(M).__init__()\n        self.fc = nn.Linear(2, 2)\n",
+                      "        super().__init__()\n"),
+    # training=True written out: the dropout stays on in eval mode
+    "training=True": ("eval-mode-missing", 4, {"functional": True, "p": 0.1},
+                      "import torch.nn.functional as F\nclass M(object):\n    def forward(self, x):\n"
+                      "        return F.dropout2d(x, 0.1, training=True)\n",
+                      "        return F.dropout2d(x, 0.1, training=self.training)\n"),
+    # a forward's outputs summed into two running totals: both kept the graphs, both detached
+    "two totals": ("memory-growth", 4, {"kept_steps": [0, 1], "kinds": ["loss", "model output"]},
+                   "def epoch(model, batches, optimizer):\n    e = a = 0.0\n    for x in batches:\n"
+                   "        out = model(x)\n        loss = out.sum()\n        loss.backward()\n        optimizer.step()\n"
+                   "        e += loss / len(batches)\n        a += out.argmax(1).float().mean()\n",
+                   "        e += (loss / len(batches)).detach()\n        a += out.argmax(1).float().mean().detach()\n"),
+}
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_more_forms_of_the_bugs(form, tmp_path):
+    code, line, evidence, source, fixed = FORMS[form]
+    path = tmp_path / "m.py"
+    path.write_text(source)
+    patch = patch_for({"code": code, "location": f"{path}:{line}", "evidence": evidence})
+    assert patch is not None and fixed in patch.after.decode(), patch and patch.diff

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ._cst import (Edits, Source, call_name, dotted, expr_stmt_call, is_method_call, method_call,
+from ._cst import (Edits, NotCertain, Source, call_name, dotted, expr_stmt_call, is_method_call, method_call,
                    require, statement)
 
 _FUNCTIONAL_DROPOUT = {f"torch.nn.functional.{n}" for n in
@@ -59,33 +59,59 @@ def _reads(source: Source, expr: cst.CSTNode, names: set[str]) -> bool:
                if not (isinstance(source.parent(n), cst.Attribute) and source.parent(n).attr is n))
 
 
+def _keepers_of(source: Source, stmt: cst.SimpleStatementLine) -> list[cst.SimpleStatementLine]:
+    """The statements after `stmt` in its block that keep what it made (`out = model(x)`, `loss = f(out)`,
+    then `total += loss`, `history.append(out)`)."""
+    made = stmt.body[0]
+    require(isinstance(made, cst.Assign), "neither keeps nor makes a tensor")
+    derived = {n.value for t in made.targets for n in source.nodes(cst.Name, within=t.target)}
+    block, at = source.block_of(stmt)
+    keepers = []
+    for later in block.body[at + 1:]:
+        small = later.body[0] if isinstance(later, cst.SimpleStatementLine) and len(later.body) == 1 else None
+        if isinstance(small, cst.Assign) and _reads(source, small.value, derived):
+            derived |= {n.value for t in small.targets for n in source.nodes(cst.Name, within=t.target)}
+        kept = _kept_value(later)
+        if kept is not None and _reads(source, kept, derived):
+            keepers.append(later)
+        elif not isinstance(later, cst.SimpleStatementLine) and _reads(source, later, derived):
+            require(False, "used in a nested block")
+    return keepers
+
+
 def memory_growth(source: Source, finding: dict, line: int) -> Edits:
     """Graphs kept alive step after step: `history.append(out)` -> `history.append(out.detach())`, and
     `total += loss` -> `total += loss.item()` (or `.detach()` where the total is used as a tensor). The line
-    the finding names keeps the tensor itself, or makes it: then the one statement after it in the same block
+    the finding names keeps the tensor itself, or makes it: then each statement after it in the same block
     that keeps what was made from it (`out = model(x)`, `loss = out.loss`, ..., `total += loss`)."""
     ev = finding.get("evidence") or {}
     require(ev.get("kept_steps"), "not the graphs of earlier steps")
     stmt = source.statement_at(line)
     require(isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1, "not one simple statement")
-    keeper = stmt if _kept_value(stmt) is not None else None
-    if keeper is None:
-        made = stmt.body[0]
-        require(isinstance(made, cst.Assign), "neither keeps nor makes a tensor")
-        derived = {n.value for t in made.targets for n in source.nodes(cst.Name, within=t.target)}
-        block, at = source.block_of(stmt)
-        keepers = []
-        for later in block.body[at + 1:]:
-            small = later.body[0] if isinstance(later, cst.SimpleStatementLine) and len(later.body) == 1 else None
-            if isinstance(small, cst.Assign) and _reads(source, small.value, derived):
-                derived |= {n.value for t in small.targets for n in source.nodes(cst.Name, within=t.target)}
-            kept = _kept_value(later)
-            if kept is not None and _reads(source, kept, derived):
-                keepers.append(later)
-            elif not isinstance(later, cst.SimpleStatementLine) and _reads(source, later, derived):
-                require(False, "used in a nested block")
-        require(len(keepers) == 1, "not one statement that keeps it")
-        keeper = keepers[0]
+    if _kept_value(stmt) is not None:
+        keepers = [stmt]
+    else:
+        keepers = _keepers_of(source, stmt)
+        require(keepers, "no statement that keeps it")
+        # the same model's outputs kept at its other forwards in the function (a validation loop's running
+        # total, say): one finding names the first; the patch takes them all, or the finding would stay
+        fn = source.function_of(stmt)
+        try:
+            model = _model_in(source, stmt, fn or source.module)
+        except NotCertain:
+            model = None
+        for other in source.nodes(cst.SimpleStatementLine, within=fn) if fn is not None and model else ():
+            if other is stmt or _no_grad_with(source, other) is not None or not isinstance(other.body[0], cst.Assign) \
+                    or not any(dotted(c.func) == model for c in source.nodes(cst.Call, within=other)):
+                continue
+            keepers += [k for k in _keepers_of(source, other) if k not in keepers]
+    edits = Edits()
+    for keeper in keepers:              # each running total or list of what the line made: all detached
+        _detach_kept(source, keeper, ev, edits)
+    return edits
+
+
+def _detach_kept(source: Source, keeper: cst.SimpleStatementLine, ev: dict, edits: Edits) -> None:
     value = _kept_value(keeper)
     require(not isinstance(value, (cst.Tuple, cst.List, cst.Dict, cst.Set)), "several tensors")
     # kept on purpose when it is backpropagated later (a loss summed over steps, then .backward())
@@ -97,15 +123,12 @@ def memory_growth(source: Source, finding: dict, line: int) -> Edits:
         for n in source.nodes(cst.Call)), "backpropagated later")
     require(not any(is_method_call(value, m) for m in _DETACHED) and call_name(value) not in ("float", "int"),
             "already a number")
-    edits = Edits()
-    if expr_stmt_call(keeper) is not None:
+    if call is not None:
         edits.replace(value, lambda updated: method_call(updated, "detach"))
-        return edits
-    total = dotted(keeper.body[0].target)
+        return
     fn = source.function_of(keeper) or source.module
-    scalar = ev.get("kinds") == ["loss"] and not _reads_attributes(source, total, fn)
+    scalar = ev.get("kinds") == ["loss"] and not _reads_attributes(source, store, fn)
     edits.replace(value, lambda updated: method_call(updated, "item" if scalar else "detach"))
-    return edits
 
 
 # -- eval-mode-missing, train-mode-off ----------------------------------------------------------------
@@ -172,8 +195,13 @@ def eval_mode_missing(source: Source, finding: dict, line: int) -> Edits:
         for call in source.nodes(cst.Call, within=source.class_of(fn)):
             if source.resolve(call_name(call)) not in _FUNCTIONAL_DROPOUT:
                 continue
-            if any(a.keyword is not None and a.keyword.value == "training" for a in call.args) or \
-                    sum(a.keyword is None for a in call.args) > 2 or any(a.star for a in call.args):
+            given = [a for i, a in enumerate(call.args) if a.keyword is not None and a.keyword.value == "training"
+                     or a.keyword is None and i == 2]
+            if given and isinstance(given[0].value, cst.Name) and given[0].value.value == "True":
+                # training=True written out: on in eval mode too
+                edits.replace(given[0].value, cst.parse_expression(f"{me}.training"))
+                continue
+            if given or sum(a.keyword is None for a in call.args) > 2 or any(a.star for a in call.args):
                 require(call is not calls[0], "training is passed already")
                 continue
             require(source.self_name(source.function_of(call)) == me, "another self")

@@ -307,8 +307,16 @@ def missing_super_init(source: Source, finding: dict, line: int) -> Edits:
                 "other bases")
         edits.insert_before(body[first], statement("super().__init__()\n", source))
         return edits
-    require(len(calls) == 1 and len(anywhere) == 1 and calls[0] > first, "already first, or called twice")
+    require(len(calls) == 1 and len(anywhere) == 1, "called twice")
     moved = body[calls[0]]
+    receiver = expr_stmt_call(moved).func.value
+    unbound = isinstance(receiver, cst.Call) and call_name(receiver) == "super" and len(receiver.args) == 1 \
+        and dotted(receiver.args[0].value) == cls.name.value and source.function_of(moved) is init
+    if unbound:             # super(Cls).__init__(): an unbound super, nn.Module.__init__ never runs
+        edits.replace(receiver, lambda updated: updated.with_changes(args=()))
+        if calls[0] == first:
+            return edits
+    require(calls[0] > first, "already first")
     # what the call passes must not come from the statements it moves in front of
     names = {n.value for n in source.nodes(cst.Name, within=expr_stmt_call(moved))}
     before = set()

@@ -175,11 +175,11 @@ def _walk_container(value, path: str, depth: int = 0) -> Iterator[tuple[str, Any
 @functools.lru_cache(maxsize=1024)
 def _reads_mode(cls: type) -> bool:
     """Whether a module class's behaviour can depend on train()/eval(): a dropout, or a forward whose source
-    mentions `training` (a DropPath, a custom noise layer). Unreadable source counts as yes."""
+    mentions `training` (nn.RReLU, a DropPath, a custom noise layer). Unreadable source counts as yes."""
     if issubclass(cls, nn.modules.dropout._DropoutNd):
         return True
     forward = getattr(cls, "forward", None)
-    if forward is None or getattr(forward, "__module__", "").startswith("torch."):
+    if forward is None:
         return False
     try:
         return "training" in inspect.getsource(forward)

@@ -79,11 +79,12 @@ class Stateless(nn.Module):
         self.acts = [nn.ReLU(), nn.GELU()]
         self.drops = [DropPath(0.1), DropPath(0.2)]          # the bug: eval() never switches them off
         self.dropouts = [nn.Dropout(0.1)]                    # the same for nn.Dropout
+        self.noisy = [nn.RReLU()]                            # and a random slope while training
 
 
 def test_an_unregistered_module_matters_by_its_state_or_its_mode():
     by_path = {u["path"]: u for u in snapshot(Stateless())["unregistered"]}
-    assert set(by_path) == {"drops", "dropouts"}
+    assert set(by_path) == {"drops", "dropouts", "noisy"}
 
 
 def test_clean_model_has_nothing_unregistered_and_no_findings():

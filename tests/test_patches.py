@@ -261,3 +261,13 @@ def test_more_forms_of_the_bugs(form, tmp_path):
     path.write_text(source)
     patch = patch_for({"code": code, "location": f"{path}:{line}", "evidence": evidence})
     assert patch is not None and fixed in patch.after.decode(), patch and patch.diff
+
+
+def test_a_changed_last_line_without_a_newline_keeps_none_and_the_diff_says_so(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_bytes(b"def step(model, x):\n    return model.forward(x)")
+    patch = patch_for({"code": "forward-called-directly", "location": f"{path}:2",
+                       "evidence": {"called": "model.forward"}})
+    assert patch.after == b"def step(model, x):\n    return model(x)"
+    assert patch.diff.endswith("-    return model.forward(x)\n\\ No newline at end of file\n"
+                               "+    return model(x)\n\\ No newline at end of file\n")
